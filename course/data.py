@@ -1,0 +1,505 @@
+"""Datasets: cached, verified downloads and a fast in-memory batch iterator.
+
+Where data lives: ``data_dir()`` is, in order, the ``root`` argument, ``$COURSE_DATA_DIR``, or
+``~/.cache/dlcourse`` (``$XDG_CACHE_HOME/dlcourse``). Nothing is ever written into the repository.
+
+* MNIST and CIFAR-10 come through torchvision's own classes (their download addresses and md5
+  checks). Lessons 10-15.
+* The Titanic and Pima diabetes CSVs (and the scaled diabetes variant of Liu Er's course) are
+  downloaded from pinned addresses and verified by sha256. Lessons 08, 09 and assignment A3.
+* ``InMemoryLoader`` keeps a whole split on the device as one uint8 tensor and yields normalised,
+  optionally augmented batches from shuffled index slices: the fast path (lessons 10-14).
+
+Downloads are atomic (a temporary ``.part`` file, renamed when its checksum is right), a cached
+file that is corrupt or truncated is fetched again, and with no network the error names the file,
+its address and where to put a copy by hand.
+"""
+from __future__ import annotations
+
+import gzip
+import hashlib
+import os
+import shutil
+import sys
+import tempfile
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator, Sequence
+
+import torch
+
+ENV_VAR = "COURSE_DATA_DIR"
+
+MNIST_MEAN, MNIST_STD = (0.1307,), (0.3081,)
+CIFAR10_MEAN, CIFAR10_STD = (0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616)
+CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer",
+                   "dog", "frog", "horse", "ship", "truck")
+PIMA_COLUMNS = ("pregnancies", "glucose", "blood_pressure", "skin_thickness", "insulin",
+                "bmi", "pedigree", "age", "diabetic")
+
+
+class DataUnavailableError(RuntimeError):
+    """A dataset is not on disk and could not be downloaded."""
+
+
+class ChecksumError(DataUnavailableError):
+    """A downloaded file does not have the checksum it must have."""
+
+
+# --------------------------------------------------------------------------------------------
+# Where files live
+# --------------------------------------------------------------------------------------------
+def data_dir(root: str | os.PathLike | None = None) -> Path:
+    """The data directory: ``root``, else ``$COURSE_DATA_DIR``, else the user cache directory."""
+    if root is None:
+        root = os.environ.get(ENV_VAR) or None
+    if root is None:
+        cache = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+        root = Path(cache) / "dlcourse"
+    return Path(root).expanduser().resolve()
+
+
+@dataclass(frozen=True)
+class RemoteFile:
+    """A file the course downloads: where it goes under ``data_dir()``, its address and sha256."""
+
+    name: str
+    relpath: str
+    url: str
+    sha256: str
+    about: str
+
+
+TABULAR = {
+    f.name: f
+    for f in (
+        RemoteFile(
+            "titanic", "tabular/titanic_train.csv",
+            "https://raw.githubusercontent.com/datasciencedojo/datasets/"
+            "f0ccab6a7ceafdff780052166fb6fab3311398eb/titanic.csv",
+            "4a437fde05fe5264e1701a7387ac6fb75393772ba38bb2c9c566405af5af4bd7",
+            "Titanic passengers (Kaggle train.csv), 891 rows",
+        ),
+        RemoteFile(
+            "pima", "tabular/pima-indians-diabetes.csv",
+            "https://raw.githubusercontent.com/jbrownlee/Datasets/"
+            "d20fcb6402ae34e653d4513b00f39257bb37ed7f/pima-indians-diabetes.data.csv",
+            "6bfe5d0f379d17a0e0819b996407e3c09bf80febd4287f2ed212190dfff154af",
+            "Pima Indians diabetes, 768 rows, 8 features + class (1 = tested positive)",
+        ),
+        RemoteFile(
+            "diabetes", "tabular/diabetes.csv.gz",
+            "https://raw.githubusercontent.com/hunkim/PyTorchZeroToAll/"
+            "e5a260fac0b4ff1e2ec434fc6f0d962ac97fc289/data/diabetes.csv.gz",
+            "398214d0f6b7f4a722f598d8e424f28bc078abbd16ebdeea0f8e264492325aa4",
+            "scaled Pima variant (PyTorchZeroToAll), 759 rows, features in [-1, 1]",
+        ),
+    )
+}
+DATASETS = ("mnist", "cifar10", *TABULAR)
+
+
+def sha256sum(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(chunk):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _manual_hint(path: Path, url: str) -> str:
+    return (f"Download {url} on a machine with internet and save it as {path} "
+            f"(or set ${ENV_VAR} to a folder that holds a copy).")
+
+
+def download_file(url: str, dest: str | os.PathLike, sha256: str | None = None,
+                  timeout: float = 60.0) -> Path:
+    """Download ``url`` to ``dest`` atomically, verifying ``sha256`` when given.
+
+    The bytes go to a temporary file beside ``dest`` that is renamed only once complete and
+    verified, so a failed or interrupted download never leaves a half file behind.
+    """
+    dest = Path(dest)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".part")
+    tmp = Path(tmp_name)
+    try:
+        digest = hashlib.sha256()
+        with os.fdopen(fd, "wb") as out:
+            request = urllib.request.Request(url, headers={"User-Agent": "dlcourse"})
+            with urllib.request.urlopen(request, timeout=timeout) as response:
+                while block := response.read(1 << 20):
+                    digest.update(block)
+                    out.write(block)
+        if sha256 is not None and digest.hexdigest() != sha256:
+            raise ChecksumError(
+                f"The download of {dest.name} from {url} has sha256 {digest.hexdigest()}, "
+                f"expected {sha256}; the file was not saved. The address may serve a different "
+                f"version now. {_manual_hint(dest, url)}"
+            )
+        os.replace(tmp, dest)
+        return dest
+    except (urllib.error.URLError, OSError, ValueError) as err:
+        raise DataUnavailableError(
+            f"Could not download {dest.name} from {url} ({getattr(err, 'reason', err)}). "
+            f"{_manual_hint(dest, url)}"
+        ) from err
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def fetch(name: str, root: str | os.PathLike | None = None, verbose: bool = True) -> Path:
+    """Path of one of the course's CSV files (``"titanic"``, ``"pima"``, ``"diabetes"``).
+
+    A cached copy is used when its sha256 is right; a missing, corrupt or truncated one is
+    downloaded again.
+    """
+    if name not in TABULAR:
+        raise KeyError(f"Unknown data file {name!r}; known: {', '.join(TABULAR)}.")
+    spec = TABULAR[name]
+    path = data_dir(root) / spec.relpath
+    if path.exists():
+        if sha256sum(path) == spec.sha256:
+            return path
+        if verbose:
+            print(f"{path} is corrupt or truncated (wrong sha256); downloading it again.")
+    elif verbose:
+        print(f"Downloading {name} ({spec.about}) to {path}")
+    return download_file(spec.url, path, spec.sha256)
+
+
+def load_titanic(root: str | os.PathLike | None = None):
+    """The Titanic passengers as a pandas DataFrame (891 rows; lesson 09, assignment A3)."""
+    import pandas as pd
+
+    return pd.read_csv(fetch("titanic", root))
+
+
+def load_pima(root: str | os.PathLike | None = None):
+    """Pima Indians diabetes as a DataFrame with named columns; ``diabetic`` is 1 for tested positive.
+
+    Zeros in glucose, blood pressure, skin thickness, insulin and BMI mean "not measured".
+    """
+    import pandas as pd
+
+    return pd.read_csv(fetch("pima", root), header=None, names=list(PIMA_COLUMNS))
+
+
+def load_diabetes_scaled(root: str | os.PathLike | None = None):
+    """The scaled diabetes table of Liu Er's course: a float32 array (759, 9), features in [-1, 1].
+
+    Careful: its last column is *inverted* relative to Pima's class (1 mostly means "tested
+    negative"), so never call label 1 "diabetic".
+    """
+    import numpy as np
+
+    with gzip.open(fetch("diabetes", root), "rt") as f:
+        return np.loadtxt(f, delimiter=",", dtype=np.float32)
+
+
+# --------------------------------------------------------------------------------------------
+# Image datasets through torchvision
+# --------------------------------------------------------------------------------------------
+def _vision_hint(name: str, root: Path) -> str:
+    from torchvision import datasets
+
+    if name == "mnist":
+        files = ", ".join(f for f, _ in datasets.MNIST.resources)
+        return (f"Put the four MNIST files ({files}) from {datasets.MNIST.mirrors[0]} into "
+                f"{root / 'MNIST' / 'raw'} (or set ${ENV_VAR} to a folder that has MNIST/raw/).")
+    return (f"Download {datasets.CIFAR10.url} and put {datasets.CIFAR10.filename} (or the "
+            f"extracted cifar-10-batches-py/ folder) into {root} (or set ${ENV_VAR}).")
+
+
+def _torchvision_dataset(name: str, train: bool, root: Path, transform, download: bool):
+    from torchvision import datasets
+
+    cls = {"mnist": datasets.MNIST, "cifar10": datasets.CIFAR10}[name]
+    try:
+        return cls(str(root), train=train, transform=transform, download=False)
+    except Exception:  # missing, truncated or corrupt files: repair below
+        if not download:
+            raise DataUnavailableError(f"{name} is not in {root}. {_vision_hint(name, root)}") from None
+    if name == "mnist":
+        # torchvision re-extracts only when the unpacked files are gone; the verified .gz stay.
+        raw = root / "MNIST" / "raw"
+        for archive, _ in datasets.MNIST.resources:
+            (raw / archive[: -len(".gz")]).unlink(missing_ok=True)
+    try:
+        return cls(str(root), train=train, transform=transform, download=True)
+    except Exception as err:
+        raise DataUnavailableError(
+            f"Could not load or download {name} into {root} ({type(err).__name__}: {err}). "
+            f"{_vision_hint(name, root)}"
+        ) from err
+
+
+def mnist(train: bool = True, root=None, transform=None, download: bool = True):
+    """torchvision's MNIST (60,000 train / 10,000 test digits), downloaded on first use."""
+    return _torchvision_dataset("mnist", train, data_dir(root), transform, download)
+
+
+def cifar10(train: bool = True, root=None, transform=None, download: bool = True):
+    """torchvision's CIFAR-10 (50,000 train / 10,000 test 32x32 colour images)."""
+    return _torchvision_dataset("cifar10", train, data_dir(root), transform, download)
+
+
+def standard_transform(name: str):
+    """``ToTensor`` + ``Normalize`` with the dataset's usual mean and std."""
+    from torchvision import transforms
+
+    mean, std = {"mnist": (MNIST_MEAN, MNIST_STD), "cifar10": (CIFAR10_MEAN, CIFAR10_STD)}[name]
+    return transforms.Compose([transforms.ToTensor(), transforms.Normalize(mean, std)])
+
+
+def load_tensors(name: str, train: bool = True, root=None) -> tuple[torch.Tensor, torch.Tensor]:
+    """A whole split as ``(X, y)``: X uint8 of shape (N, C, H, W), y int64 of shape (N,)."""
+    if name == "mnist":
+        ds = mnist(train, root)
+        X = ds.data.unsqueeze(1)  # (N, 28, 28) -> (N, 1, 28, 28)
+        y = ds.targets
+    elif name == "cifar10":
+        ds = cifar10(train, root)
+        X = torch.from_numpy(ds.data).permute(0, 3, 1, 2).contiguous()  # NHWC -> NCHW
+        y = torch.as_tensor(ds.targets)
+    else:
+        raise KeyError(f"load_tensors knows 'mnist' and 'cifar10', not {name!r}.")
+    return X.to(torch.uint8), y.to(torch.int64)
+
+
+def subset(data, n: int | None, seed: int = 0):
+    """A random subset of ``n`` samples, for quick (smoke) runs; ``n=None`` returns ``data``.
+
+    ``data`` is a ``Dataset`` (a ``torch.utils.data.Subset`` comes back) or a tuple of tensors
+    with the same first dimension (a tuple of indexed tensors comes back).
+    """
+    if n is None:
+        return data
+    size = len(data[0]) if isinstance(data, tuple) else len(data)
+    if n >= size:
+        return data
+    idx = torch.randperm(size, generator=torch.Generator().manual_seed(seed))[:n]
+    if isinstance(data, tuple):
+        return tuple(t[idx] for t in data)
+    return torch.utils.data.Subset(data, idx.tolist())
+
+
+def _in_notebook() -> bool:
+    return "ipykernel" in sys.modules
+
+
+def default_num_workers() -> int:
+    """A safe ``num_workers`` for ``DataLoader`` (lesson 09 explains the pitfalls).
+
+    Worker processes are started with *spawn* on Windows and macOS: they re-import the main
+    module, which a notebook does not have, so datasets defined in a notebook cell cannot be
+    sent to them. There the answer is 0 (load in the main process); elsewhere a few workers.
+    """
+    if sys.platform == "win32" or (sys.platform == "darwin" and _in_notebook()):
+        return 0
+    return min(4, max(0, (os.cpu_count() or 1) - 1))
+
+
+# --------------------------------------------------------------------------------------------
+# The in-memory batch iterator
+# --------------------------------------------------------------------------------------------
+class InMemoryLoader:
+    """Yield ``(X_batch, y_batch)`` from tensors that live on the device: no workers, no PIL.
+
+    The whole split is moved to ``device`` once (as uint8: MNIST train is 47 MB, CIFAR-10 train
+    150 MB). Each epoch draws a fresh permutation, so every sample appears exactly once; batches
+    are converted to float in [0, 1], normalised and augmented on the device.
+
+    Args:
+        X: images (N, C, H, W), uint8 (scaled by 1/255) or float.
+        y: labels (N,).
+        batch_size: samples per batch; the last batch may be smaller unless ``drop_last``.
+        shuffle: new random order each epoch.
+        device: where the data lives and batches are made.
+        mean, std: per-channel normalisation, e.g. ``data.MNIST_MEAN``; ``None`` skips it.
+        flip: random horizontal flips (CIFAR-10; not for digits).
+        crop_padding: random translation by up to this many pixels (reflect-pad, then crop).
+        channels_last: return batches in ``torch.channels_last`` memory format (faster convs).
+        seed: seed of the shuffling and augmentation generator.
+
+    Used by: lessons 10-14 and the benchmark of the course (against ``DataLoader``).
+    """
+
+    def __init__(self, X: torch.Tensor, y: torch.Tensor, batch_size: int = 128, *,
+                 shuffle: bool = True, device=None, mean: Sequence[float] | None = None,
+                 std: Sequence[float] | None = None, flip: bool = False, crop_padding: int = 0,
+                 drop_last: bool = False, channels_last: bool = False, seed: int = 0,
+                 dtype: torch.dtype = torch.float32):
+        if X.ndim != 4:
+            raise ValueError(f"X must have shape (N, C, H, W), got {tuple(X.shape)}.")
+        if len(X) != len(y):
+            raise ValueError(f"X has {len(X)} samples but y has {len(y)}.")
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be positive, got {batch_size}.")
+        self.device = torch.device(device) if device is not None else X.device
+        self.X, self.y = X.to(self.device), y.to(self.device)
+        self.batch_size, self.shuffle, self.drop_last = batch_size, shuffle, drop_last
+        self.flip, self.crop_padding, self.channels_last = flip, crop_padding, channels_last
+        self.dtype = dtype
+        channels = X.shape[1]
+        self.mean = self._stat(mean, channels)
+        self.std = self._stat(std, channels)
+        self.generator = torch.Generator().manual_seed(seed)
+
+    def _stat(self, values, channels):
+        if values is None:
+            return None
+        t = torch.as_tensor(values, dtype=self.dtype, device=self.device).reshape(1, -1, 1, 1)
+        if t.shape[1] not in (1, channels):
+            raise ValueError(f"mean/std have {t.shape[1]} values for {channels} channels.")
+        return t
+
+    def __len__(self) -> int:
+        n, b = len(self.X), self.batch_size
+        return n // b if self.drop_last else (n + b - 1) // b
+
+    @property
+    def dataset_size(self) -> int:
+        return len(self.X)
+
+    def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        n = len(self.X)
+        order = torch.randperm(n, generator=self.generator) if self.shuffle else torch.arange(n)
+        order = order.to(self.device)
+        stop = n - n % self.batch_size if self.drop_last else n
+        for start in range(0, stop, self.batch_size):
+            idx = order[start:start + self.batch_size]
+            yield self.transform(self.X[idx]), self.y[idx]
+
+    def transform(self, xb: torch.Tensor, augment: bool = True) -> torch.Tensor:
+        """uint8 or float batch -> normalised float batch, augmented when configured."""
+        scale = xb.dtype == torch.uint8
+        xb = xb.to(self.dtype)
+        if scale:
+            xb = xb / 255
+        if self.mean is not None:
+            xb = (xb - self.mean) / self.std
+        if augment and self.flip:
+            mask = (torch.rand(len(xb), generator=self.generator) < 0.5).to(xb.device)
+            xb = torch.where(mask.view(-1, 1, 1, 1), xb.flip(3), xb)
+        if augment and self.crop_padding:
+            xb = random_translate(xb, self.crop_padding, self.generator)
+        if self.channels_last:
+            xb = xb.contiguous(memory_format=torch.channels_last)
+        return xb
+
+
+def random_translate(xb: torch.Tensor, padding: int, generator: torch.Generator | None = None):
+    """Shift each image by up to ``padding`` pixels (reflect padding), all on ``xb``'s device."""
+    B, C, H, W = xb.shape
+    padded = torch.nn.functional.pad(xb, (padding,) * 4, mode="reflect")
+    dy, dx = (torch.randint(0, 2 * padding + 1, (2, B), generator=generator)).to(xb.device)
+    rows = (dy[:, None] + torch.arange(H, device=xb.device))[:, None, :, None]  # B,1,H,1
+    cols = (dx[:, None] + torch.arange(W, device=xb.device))[:, None, None, :]  # B,1,1,W
+    batch = torch.arange(B, device=xb.device)[:, None, None, None]
+    chans = torch.arange(C, device=xb.device)[None, :, None, None]
+    return padded[batch, chans, rows, cols]
+
+
+def in_memory_loader(name: str, train: bool = True, batch_size: int = 128, device=None, *,
+                     subset_size: int | None = None, normalize: bool = True, root=None,
+                     seed: int = 0, **kwargs) -> InMemoryLoader:
+    """An ``InMemoryLoader`` over MNIST or CIFAR-10 with the usual normalisation.
+
+    ``kwargs`` go to ``InMemoryLoader`` (``flip``, ``crop_padding``, ``channels_last``, ...);
+    the test split is not shuffled unless asked.
+    """
+    X, y = subset(load_tensors(name, train, root), subset_size, seed)
+    mean, std = {"mnist": (MNIST_MEAN, MNIST_STD), "cifar10": (CIFAR10_MEAN, CIFAR10_STD)}[name]
+    kwargs.setdefault("shuffle", train)
+    return InMemoryLoader(X, y, batch_size, device=device, seed=seed,
+                          mean=mean if normalize else None, std=std if normalize else None,
+                          **kwargs)
+
+
+# --------------------------------------------------------------------------------------------
+# Cache management (the `course data ...` commands and `course doctor`)
+# --------------------------------------------------------------------------------------------
+def download(names: Sequence[str] | None = None, root=None) -> dict[str, str]:
+    """Make sure the named datasets (default: all) are in the cache; returns name -> status."""
+    result = {}
+    for name in names or DATASETS:
+        if name not in DATASETS:
+            raise KeyError(f"Unknown dataset {name!r}; known: {', '.join(DATASETS)}.")
+        try:
+            if name in TABULAR:
+                fetch(name, root)
+            else:
+                for train in (True, False):
+                    _torchvision_dataset(name, train, data_dir(root), None, download=True)
+            result[name] = "ok"
+        except DataUnavailableError as err:
+            result[name] = f"FAILED: {err}"
+    return result
+
+
+def import_from(source: str | os.PathLike, root=None) -> dict[str, str]:
+    """Copy verified dataset files from a local folder (same layout as the cache) into the cache.
+
+    For offline machines: a folder with ``MNIST/raw/*.gz``, ``cifar-10-batches-py/`` or
+    ``tabular/*.csv`` is checked file by file (sha256 for the CSVs, torchvision's md5 for
+    the images) and only good files are copied. Returns name -> what happened.
+    """
+    from torchvision.datasets import CIFAR10, MNIST
+    from torchvision.datasets.utils import check_integrity
+
+    source, dest, result = Path(source), data_dir(root), {}
+    for spec in TABULAR.values():
+        src = source / spec.relpath
+        if not src.exists():
+            result[spec.name] = "not in source"
+        elif sha256sum(src) != spec.sha256:
+            result[spec.name] = f"skipped: {src} has the wrong sha256"
+        else:
+            (dest / spec.relpath).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(src, dest / spec.relpath)
+            result[spec.name] = "imported"
+    groups = {
+        "mnist": ("MNIST/raw", MNIST.resources),
+        "cifar10": (CIFAR10.base_folder, CIFAR10.train_list + CIFAR10.test_list + [
+            [CIFAR10.meta["filename"], CIFAR10.meta["md5"]]]),
+    }
+    for name, (folder, files) in groups.items():
+        bad = [f for f, md5 in files if not check_integrity(str(source / folder / f), md5)]
+        if len(bad) == len(files):
+            result[name] = "not in source"
+        elif bad:
+            result[name] = f"skipped: missing or failing md5 check: {', '.join(bad)}"
+        else:
+            (dest / folder).mkdir(parents=True, exist_ok=True)
+            for f, _ in files:
+                shutil.copyfile(source / folder / f, dest / folder / f)
+            result[name] = "imported"
+    return result
+
+
+def cache_status(root=None) -> dict[str, str]:
+    """What is in the data directory: name -> "ok", "missing" or what is wrong."""
+    from torchvision.datasets.utils import check_integrity
+
+    base, status = data_dir(root), {}
+    for spec in TABULAR.values():
+        path = base / spec.relpath
+        status[spec.name] = ("missing" if not path.exists()
+                             else "ok" if sha256sum(path) == spec.sha256 else "corrupt (will re-download)")
+    from torchvision.datasets import CIFAR10, MNIST
+
+    raw = base / "MNIST" / "raw"
+    unpacked = [raw / f[:-3] for f, _ in MNIST.resources]
+    packed_ok = all(check_integrity(str(raw / f), md5) for f, md5 in MNIST.resources)
+    status["mnist"] = ("ok" if all(p.exists() for p in unpacked) or packed_ok else "missing")
+    files = [(base / CIFAR10.base_folder / f, md5) for f, md5 in CIFAR10.train_list + CIFAR10.test_list]
+    if all(check_integrity(str(f), md5) for f, md5 in files):
+        status["cifar10"] = "ok"
+    elif any(f.exists() for f, _ in files):
+        status["cifar10"] = "present, but fails torchvision's md5 check (will re-download)"
+    else:
+        status["cifar10"] = "missing"
+    return status

@@ -1,0 +1,188 @@
+"""Lesson conventions as code: badge and install cells, skeletons, clean-notebook checks.
+
+The repository address lives here and only here (``REPO``). ``set_repo("owner/name")`` (``make
+colab-links REPO=owner/name``) rewrites this constant and every notebook's badge and install cell.
+
+Conventions every notebook follows (the README's contributing section explains them):
+
+1. cell 0: markdown that starts with the "Open in Colab" badge, then the title;
+2. cell 1: a code cell tagged ``colab`` that installs the package in Colab and does nothing elsewhere;
+3. exactly one code cell tagged ``parameters`` holding the knobs (``DEVICE``, ``SMOKE``, ...);
+4. saved without outputs or execution counts; lessons are named ``notebooks/NN_slug.ipynb``.
+"""
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+REPO = "dlcourse/deep-learning-course"
+BRANCH = "main"
+PACKAGE = "dlcourse"
+ROOT = Path(__file__).resolve().parent.parent
+NOTEBOOK_DIRS = ("notebooks", "assignments", "solutions")
+LESSON_NAME = re.compile(r"^\d\d_[a-z0-9_]+\.ipynb$")
+_BADGE = re.compile(r"\[!\[Open In Colab\]\(https://colab\.research\.google\.com/assets/colab-badge\.svg\)\]"
+                    r"\(https://colab\.research\.google\.com/github/([^/]+/[^/]+)/blob/([^/]+)/([^)]+)\)")
+
+
+def badge(relpath: str, repo: str = REPO, branch: str = BRANCH) -> str:
+    """Markdown of the "Open in Colab" badge for the notebook at ``relpath`` (from the repo root)."""
+    return ("[![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)]"
+            f"(https://colab.research.google.com/github/{repo}/blob/{branch}/{relpath})")
+
+
+def install_source(repo: str = REPO, branch: str = BRANCH) -> str:
+    """Source of the install cell: installs the course package in Colab, nothing elsewhere."""
+    return (
+        "# In Google Colab, install the course package; everywhere else this cell does nothing.\n"
+        "import sys\n"
+        "if \"google.colab\" in sys.modules:\n"
+        f"    %pip install -q \"{PACKAGE} @ git+https://github.com/{repo}@{branch}\"\n"
+    )
+
+
+def all_notebooks(root: Path = ROOT) -> list[Path]:
+    found = []
+    for folder in NOTEBOOK_DIRS:
+        found += [p for p in sorted((root / folder).rglob("*.ipynb")) if ".ipynb_checkpoints" not in p.parts]
+    return found
+
+
+def _read(path: Path) -> dict:
+    return json.loads(Path(path).read_text(encoding="utf-8"))
+
+
+def _write(path: Path, nb: dict) -> None:
+    Path(path).write_text(json.dumps(nb, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+
+
+def _source(cell: dict) -> str:
+    src = cell.get("source", "")
+    return "".join(src) if isinstance(src, list) else src
+
+
+def _tags(cell: dict) -> list[str]:
+    return cell.get("metadata", {}).get("tags", [])
+
+
+def problems(path: str | Path, root: Path = ROOT) -> list[str]:
+    """Everything in a notebook that breaks the conventions (empty list: all good)."""
+    import nbformat
+
+    path = Path(path).resolve()
+    rel = path.relative_to(root).as_posix()
+    out = []
+    try:
+        nb = nbformat.read(path, as_version=4)
+        nbformat.validate(nb)
+    except Exception as err:  # noqa: BLE001
+        return [f"{rel}: not a valid notebook ({type(err).__name__}: {err})"]
+    cells = nb.cells
+    for i, cell in enumerate(cells):
+        if cell.cell_type == "code" and (cell.get("outputs") or cell.get("execution_count")):
+            out.append(f"{rel}: cell {i} has stored outputs or an execution count "
+                       f"(run `make strip` before committing)")
+    if not cells or cells[0].cell_type != "markdown" or badge(rel) not in _source(cells[0]):
+        out.append(f"{rel}: cell 0 must be markdown starting with the Colab badge for {rel} "
+                   f"(run `make colab-links`)")
+    if len(cells) < 2 or "colab" not in _tags(cells[1]) or _source(cells[1]).strip() != install_source().strip():
+        out.append(f"{rel}: cell 1 must be the install cell tagged 'colab' (course.notebooks.install_source())")
+    params = [i for i, c in enumerate(cells) if "parameters" in _tags(c)]
+    if rel.startswith("notebooks/"):
+        if not LESSON_NAME.match(path.name):
+            out.append(f"{rel}: lesson files are named NN_slug.ipynb (lowercase, underscores)")
+        if len(params) != 1:
+            out.append(f"{rel}: needs exactly one cell tagged 'parameters', found {len(params)}")
+        elif "SMOKE" not in _source(cells[params[0]]) or "DEVICE" not in _source(cells[params[0]]):
+            out.append(f"{rel}: the parameters cell must define DEVICE and SMOKE")
+    return out
+
+
+def strip(path: str | Path) -> bool:
+    """Remove outputs and execution counts in place; returns True when the file changed."""
+    nb = _read(Path(path))
+    changed = False
+    for cell in nb.get("cells", []):
+        if cell.get("cell_type") == "code":
+            if cell.get("outputs") or cell.get("execution_count") is not None:
+                changed = True
+            cell["outputs"], cell["execution_count"] = [], None
+        for key in ("execution", "collapsed", "scrolled"):
+            if cell.get("metadata", {}).pop(key, None) is not None:
+                changed = True
+    if changed:
+        _write(Path(path), nb)
+    return changed
+
+
+def set_repo(repo: str, branch: str = BRANCH, root: Path = ROOT) -> list[Path]:
+    """Point every badge and install cell (and ``REPO`` here) at ``github.com/<repo>``."""
+    if not re.fullmatch(r"[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+", repo):
+        raise ValueError(f"REPO must look like owner/name, got {repo!r}.")
+    changed = []
+    for path in all_notebooks(root):
+        nb = _read(path)
+        rel = path.relative_to(root).as_posix()
+        cells = nb["cells"]
+        first = _source(cells[0]) if cells and cells[0]["cell_type"] == "markdown" else ""
+        rest = _BADGE.sub("", first).lstrip("\n") if _BADGE.search(first) else first
+        new_first = badge(rel, repo, branch) + "\n\n" + rest if rest else badge(rel, repo, branch)
+        if cells and cells[0]["cell_type"] == "markdown":
+            cells[0]["source"] = new_first
+        else:
+            cells.insert(0, _cell("markdown", new_first))
+        install = _cell("code", install_source(repo, branch).rstrip("\n"), tags=["colab"])
+        if len(cells) > 1 and "colab" in _tags(cells[1]):
+            cells[1]["source"] = install["source"]
+        else:
+            cells.insert(1, install)
+        _write(path, nb)
+        changed.append(path)
+    module = Path(__file__)
+    text = module.read_text(encoding="utf-8")
+    text = re.sub(r'^REPO = ".*"$', f'REPO = "{repo}"', text, count=1, flags=re.M)
+    text = re.sub(r'^BRANCH = ".*"$', f'BRANCH = "{branch}"', text, count=1, flags=re.M)
+    module.write_text(text, encoding="utf-8")
+    return changed
+
+
+def _cell(kind: str, source: str, tags: list[str] | None = None) -> dict:
+    cell = {"cell_type": kind, "metadata": {"tags": tags} if tags else {}, "source": source}
+    if kind == "code":
+        cell.update(outputs=[], execution_count=None)
+    return cell
+
+
+def new_lesson(number: int, slug: str, title: str, root: Path = ROOT) -> Path:
+    """Create ``notebooks/NN_slug.ipynb`` with the conventional first cells."""
+    import nbformat
+
+    rel = f"notebooks/{number:02d}_{slug}.ipynb"
+    path = root / rel
+    if path.exists():
+        raise FileExistsError(f"{rel} exists already.")
+    cells = [
+        _cell("markdown", f"{badge(rel)}\n\n# {number:02d} · {title}\n\n"
+                          "**Goals.** After this lesson you can ...\n\n"
+                          "**Time.** about N minutes on a laptop CPU (seconds in smoke mode)."),
+        _cell("code", install_source().rstrip("\n"), tags=["colab"]),
+        _cell("code", "import numpy as np\nimport torch\n\nimport course\nfrom course import check, plot"),
+        _cell("code", "# Parameters: change them here (the runner and CI override them).\n"
+                      "DEVICE = \"auto\"   # \"auto\", \"cpu\", \"cuda\", \"cuda:1\" or \"mps\"\n"
+                      "SMOKE = False     # True: a tiny, seconds-long version (CI)\n"
+                      "NUM_EPOCHS = 5",
+              tags=["parameters"]),
+        _cell("code", "if SMOKE:  # derived settings go here: papermill injects new values after the parameters cell\n"
+                      "    NUM_EPOCHS = 1"),
+        _cell("code", "device = course.device.pick(DEVICE)"),
+        _cell("markdown", "## Summary\n\n- ...\n\n**Next:** ..."),
+    ]
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.from_dict(c) for c in cells]
+    nb.metadata = {"kernelspec": {"display_name": "Python 3 (ipykernel)", "language": "python",
+                                  "name": "python3"},
+                   "language_info": {"name": "python"}}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    nbformat.write(nb, path)
+    return path

@@ -1,0 +1,33 @@
+"""Every lesson and every assignment solution runs top to bottom in smoke mode on a fresh kernel.
+
+New notebooks join automatically. The kernels read the stand-in data of tests/fakedata.py.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from course import notebooks, runner
+
+ROOT = Path(__file__).resolve().parent.parent
+LESSONS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+SOLUTIONS = sorted(p for p in (ROOT / "solutions").rglob("*.ipynb") if ".ipynb_checkpoints" not in p.parts)
+ALL = notebooks.all_notebooks(ROOT)
+
+
+@pytest.mark.notebook
+@pytest.mark.parametrize("path", LESSONS + SOLUTIONS, ids=lambda p: str(p.relative_to(ROOT)))
+def test_notebook_runs_in_smoke_mode(path, kernel_env, tmp_path):
+    with runner._environment(kernel_env):
+        result = runner.run_notebook(path, tmp_path, runner.smoke_parameters("cpu"), timeout=300)
+    assert result.status == "ok", result.error
+
+
+@pytest.mark.parametrize("path", ALL, ids=lambda p: str(p.relative_to(ROOT)))
+def test_notebook_follows_conventions(path):
+    assert notebooks.problems(path) == []
+
+
+def test_there_are_lessons():
+    assert LESSONS, "notebooks/ holds no lessons"
