@@ -148,7 +148,10 @@ def set_repo(repo: str, branch: str = BRANCH, root: Path = ROOT) -> list[Path]:
 
 
 def _cell(kind: str, source: str, tags: list[str] | None = None) -> dict:
-    cell = {"cell_type": kind, "metadata": {"tags": tags} if tags else {}, "source": source}
+    import uuid
+
+    cell = {"cell_type": kind, "id": uuid.uuid4().hex[:8],
+            "metadata": {"tags": tags} if tags else {}, "source": source}
     if kind == "code":
         cell.update(outputs=[], execution_count=None)
     return cell
