@@ -109,10 +109,11 @@ def compare(got: Any, expected: Any, atol: float = 1e-6, rtol: float = 1e-5) -> 
             return f"expected shape {e.shape}, got shape {g.shape} ({describe(got)})"
     if g.size == 0:
         return None
-    err = np.abs(g - e)
-    bad = ~(err <= atol + rtol * np.abs(e))  # NaN anywhere counts as wrong...
-    bad &= ~(np.isnan(g) & np.isnan(e))      # ...unless both are NaN
-    bad &= ~((g == e) & np.isinf(e))         # equal infinities are fine
+    with np.errstate(invalid="ignore", over="ignore"):
+        err = np.abs(g - e)
+        bad = ~(err <= atol + rtol * np.abs(e))  # NaN anywhere counts as wrong...
+    bad &= ~(np.isnan(g) & np.isnan(e))          # ...unless both are NaN
+    bad &= ~((g == e) & np.isinf(e))             # equal infinities are fine
     if not bad.any():
         return None
     idx = np.unravel_index(np.argmax(np.where(bad, np.nan_to_num(err, nan=np.inf), -1)), bad.shape)

@@ -12,6 +12,7 @@ notebook and travels in its outputs under a course-specific MIME type, which the
 from __future__ import annotations
 
 import contextlib
+import glob
 import json
 import os
 import time
@@ -157,7 +158,10 @@ def find_notebooks(patterns: Sequence[str] | None = None) -> list[Path]:
         elif p.exists():
             found.append(p)
         else:
-            matches = sorted(Path().glob(pattern)) or sorted((REPO / "notebooks").glob(f"{pattern}*.ipynb"))
+            matches = [Path(m) for m in sorted(glob.glob(pattern))]
+            if not matches and "/" not in pattern:  # "11" or "11_cnn" means notebooks/11*.ipynb
+                matches = sorted(glob.glob(str(REPO / "notebooks" / f"{pattern.rstrip('*')}*.ipynb")))
+            matches = [Path(m) for m in matches if str(m).endswith(".ipynb")]
             if not matches:
                 raise FileNotFoundError(f"No notebook matches {pattern!r}.")
             found += matches

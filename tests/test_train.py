@@ -1,0 +1,92 @@
+import pandas as pd
+import pytest
+import torch
+from torch import nn
+
+from course import data, train
+
+
+def _problem(n=256, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    X = torch.randn(n, 1, 4, 4, generator=g)
+    y = (X.flatten(1).sum(1) > 0).long()
+    return X, y
+
+
+def _model():
+    return nn.Sequential(nn.Flatten(), nn.Linear(16, 2))
+
+
+def test_set_seed_makes_runs_repeatable():
+    train.set_seed(3)
+    a = (torch.rand(3), __import__("numpy").random.rand(), __import__("random").random())
+    train.set_seed(3)
+    b = (torch.rand(3), __import__("numpy").random.rand(), __import__("random").random())
+    assert torch.equal(a[0], b[0]) and a[1:] == b[1:]
+
+
+def test_fit_learns_and_returns_history(tmp_path):
+    train.set_seed(0)
+    X, y = _problem()
+    loader = data.InMemoryLoader(X, y, 32)
+    test_loader = data.InMemoryLoader(*_problem(128, 1), 64, shuffle=False)
+    ckpt = tmp_path / "best.pt"
+    history = train.fit(_model(), loader, test_loader, num_epochs=4, lr=0.1, checkpoint=ckpt,
+                        live_plot=False, progress=False)
+    assert isinstance(history, pd.DataFrame) and len(history) == 4
+    assert {"epoch", "train_loss", "train_acc", "test_loss", "test_acc", "lr", "seconds"} <= set(history)
+    assert history.train_loss.iloc[-1] < history.train_loss.iloc[0]
+    assert history.test_acc.iloc[-1] > 0.8
+    saved = torch.load(ckpt, weights_only=True)
+    assert saved["test_acc"] == pytest.approx(history.test_acc.max())
+
+
+def test_checkpoint_only_on_new_best(tmp_path, monkeypatch):
+    saves = []
+    monkeypatch.setattr(train, "save_checkpoint", lambda path, model, **kw: saves.append(kw["epoch"]))
+    accs = iter([0.5, 0.7, 0.6, 0.9])
+    monkeypatch.setattr(train, "evaluate", lambda *a, **k: {"loss": 1.0, "acc": next(accs)})
+    X, y = _problem(32)
+    train.fit(_model(), data.InMemoryLoader(X, y, 16), [(X, y)], num_epochs=4, checkpoint=tmp_path / "c.pt",
+              live_plot=False, progress=False)
+    assert saves == [1, 2, 4]
+
+
+def test_load_or_train(tmp_path, capsys):
+    path = tmp_path / "m.pt"
+    model = _model()
+    calls = []
+
+    def fit_it():
+        calls.append(1)
+        train.save_checkpoint(path, model, epoch=1, test_acc=0.9)
+        return "trained"
+
+    assert train.load_or_train(model, path, fit_it) == "trained"
+    fresh = _model()
+    extras = train.load_or_train(fresh, path, fit_it)
+    assert calls == [1] and extras["test_acc"] == 0.9 and "Loaded" in capsys.readouterr().out
+    assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), fresh.state_dict().values()))
+    train.load_or_train(fresh, path, fit_it, retrain=True)
+    assert calls == [1, 1]
+
+
+def test_evaluate_predict_and_per_class_accuracy():
+    X, y = _problem(64)
+    model = _model()
+    result = train.evaluate(model, [(X, y)])
+    assert 0 <= result["acc"] <= 1 and result["loss"] > 0
+    labels, preds = train.predict(model, [(X[:10], y[:10]), (X[10:], y[10:])])
+    assert labels.shape == preds.shape == (64,)
+    acc = train.per_class_accuracy(torch.tensor([0, 0, 1, 1]), torch.tensor([0, 1, 1, 1]), ["a", "b"])
+    assert acc.to_dict() == {"a": 0.5, "b": 1.0}
+    with pytest.raises(ValueError, match="empty"):
+        train.evaluate(model, [])
+
+
+def test_grad_norms_and_parameter_count():
+    model = nn.Sequential(nn.Linear(4, 3), nn.ReLU(), nn.Linear(3, 2))
+    model(torch.randn(5, 4)).sum().backward()
+    norms = train.layer_grad_norms(model)
+    assert list(norms) == ["0", "2"] and all(v > 0 for v in norms.values())
+    assert train.count_parameters(model) == 4 * 3 + 3 + 3 * 2 + 2
