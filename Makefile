@@ -27,6 +27,7 @@ help:
 	@echo "make data         download every dataset now"
 	@echo "make strip lint   clean notebook outputs / check notebook conventions"
 	@echo "make colab-links REPO=owner/name   point Colab badges and install cells at a fork"
+	@echo "make bench       benchmarks -> bench/results.md and README (ONLY=N, TINY=1)"
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -68,3 +69,34 @@ colab-links: $(STAMP)
 
 clean:
 	rm -rf build .pytest_cache
+
+# Benchmarks (bench/run.py): make bench  |  make bench ONLY=3  |  make bench ONLY=3 TINY=1 (plumbing check)
+# Full runs write bench/results.md + results.json and README.md's performance block.
+ONLY ?=
+TINY ?=
+.PHONY: bench
+bench: $(STAMP)
+	MPLBACKEND=Agg $(PY) bench/run.py $(if $(ONLY),--only $(ONLY)) $(if $(TINY),--tiny) $(if $(DATA),--data-dir $(DATA))
+
+# Instructors: nbgrader assignments (README "For instructors"; nbgrader_config.py holds the settings)
+#   make assignments [A=A1_backprop]          solutions/ -> assignments/ (student versions; commit them)
+#   make autograde [A=A1_backprop] [JOBS=2]   grade submitted/<student>/<A>/ (JOBS=1: plain nbgrader)
+#   make feedback [A=...]                     feedback/<student>/<A>/*.html, without hidden tests
+#   make grades                               build/grades/grades.csv + score_distribution.png
+#   make grading-kernel                       install the limited grading kernel into .venv (optional)
+A ?=
+.PHONY: assignments autograde feedback grades grading-kernel
+assignments: $(STAMP)
+	$(PY) -m course.autograde release $(A)
+
+autograde: $(STAMP)
+	$(PY) -m course.autograde grade $(A) --jobs $(JOBS)
+
+feedback: $(STAMP)
+	$(PY) -m course.autograde feedback $(A)
+
+grades: $(STAMP)
+	MPLBACKEND=Agg $(PY) -m course.autograde grades
+
+grading-kernel: $(STAMP)
+	$(PY) -m course.kernels install --sys-prefix

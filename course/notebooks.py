@@ -12,7 +12,6 @@ Conventions every notebook follows (the README's contributing section explains t
 """
 from __future__ import annotations
 
-import json
 import re
 from pathlib import Path
 
@@ -49,12 +48,17 @@ def all_notebooks(root: Path = ROOT) -> list[Path]:
     return found
 
 
-def _read(path: Path) -> dict:
-    return json.loads(Path(path).read_text(encoding="utf-8"))
+def _read(path: Path):
+    import nbformat
+
+    return nbformat.read(path, as_version=nbformat.NO_CONVERT)
 
 
-def _write(path: Path, nb: dict) -> None:
-    Path(path).write_text(json.dumps(nb, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+def _write(path: Path, nb) -> None:
+    """Write as Jupyter does (sorted keys, sources as lists of lines), so diffs stay minimal."""
+    import nbformat
+
+    nbformat.write(nb, path)
 
 
 def _source(cell: dict) -> str:
@@ -118,6 +122,8 @@ def strip(path: str | Path) -> bool:
 
 def set_repo(repo: str, branch: str = BRANCH, root: Path = ROOT) -> list[Path]:
     """Point every badge and install cell (and ``REPO`` here) at ``github.com/<repo>``."""
+    import nbformat
+
     if not re.fullmatch(r"[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+", repo):
         raise ValueError(f"REPO must look like owner/name, got {repo!r}.")
     changed = []
@@ -131,12 +137,12 @@ def set_repo(repo: str, branch: str = BRANCH, root: Path = ROOT) -> list[Path]:
         if cells and cells[0]["cell_type"] == "markdown":
             cells[0]["source"] = new_first
         else:
-            cells.insert(0, _cell("markdown", new_first))
+            cells.insert(0, nbformat.from_dict(_cell("markdown", new_first)))
         install = _cell("code", install_source(repo, branch).rstrip("\n"), tags=["colab"])
         if len(cells) > 1 and "colab" in _tags(cells[1]):
             cells[1]["source"] = install["source"]
         else:
-            cells.insert(1, install)
+            cells.insert(1, nbformat.from_dict(install))
         _write(path, nb)
         changed.append(path)
     module = Path(__file__)
