@@ -12,6 +12,11 @@ SHIM = Path(__file__).resolve().parent / "shim"
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 os.environ.setdefault("MPLBACKEND", "Agg")
+# Tests run in parallel workers (pytest -n 2 on 2 cores), and each notebook kernel inherits this
+# environment: one BLAS/OpenMP thread per process avoids oversubscribing the cores, which made
+# small matmuls ~25x slower in measurements here.
+for _var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")
 
 
 @pytest.fixture(scope="session")
