@@ -8,6 +8,7 @@ Submodules (imported on first use, so ``import course`` stays fast):
 ``plot``     live training curves, image grids, confusion matrices, surfaces
 ``train``    ``fit`` loop with progress bar, evaluation, checkpoints, seeds
 ``check``    instant feedback for exercises, numeric gradient checks
+``grading``  the graded checks of assignments A1-A4 (built on ``check``)
 ``runner``   execute notebooks headless and tabulate their key metrics
 ``exercises`` the checks behind each lesson's exercises (``exercises.lNN``)
 ===========  ==============================================================
@@ -23,7 +24,7 @@ import importlib
 
 __version__ = "0.1.0"
 
-_SUBMODULES = ("device", "data", "plot", "train", "check", "runner", "notebooks", "exercises")
+_SUBMODULES = ("device", "data", "plot", "train", "check", "grading", "runner", "notebooks", "exercises")
 __all__ = [*_SUBMODULES, "record", "__version__"]
 
 

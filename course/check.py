@@ -58,7 +58,7 @@ def to_numbers(value: Any) -> np.ndarray:
             raise NotANumber(f"got a numpy array of dtype {value.dtype}; expected numbers")
         if np.iscomplexobj(value):
             raise NotANumber("got a complex array; expected real numbers")
-        return value.astype(np.float64)
+        return np.array(value, dtype=np.float64)  # a plain ndarray, never a subclass
     if isinstance(value, (bool, int, float, np.number, np.bool_)):
         return np.asarray(float(value), dtype=np.float64)
     if isinstance(value, (list, tuple)):
