@@ -116,11 +116,12 @@ def compare(got: Any, expected: Any, atol: float = 1e-6, rtol: float = 1e-5) -> 
     bad &= ~((g == e) & np.isinf(e))             # equal infinities are fine
     if not bad.any():
         return None
-    idx = np.unravel_index(np.argmax(np.where(bad, np.nan_to_num(err, nan=np.inf), -1)), bad.shape)
+    err = np.nan_to_num(err, nan=np.inf, posinf=np.inf)
+    idx = np.unravel_index(np.argmax(np.where(bad, err, -1)), bad.shape)
     where = f" at index {tuple(int(i) for i in idx)}" if g.ndim else ""
     count = f" ({int(bad.sum())} of {bad.size} entries differ)" if g.ndim else ""
     return (f"expected {_fmt(e[idx])}, got {_fmt(g[idx])}{where}; "
-            f"largest error {_fmt(float(np.nan_to_num(err, nan=np.inf).max()))}{count}")
+            f"largest error {_fmt(float(err.max()))}{count}")
 
 
 def _fmt(x) -> str:

@@ -293,12 +293,16 @@ def _in_notebook() -> bool:
 def default_num_workers() -> int:
     """A safe ``num_workers`` for ``DataLoader`` (lesson 09 explains the pitfalls).
 
-    Worker processes are started with *spawn* on Windows and macOS: they re-import the main
-    module, which a notebook does not have, so datasets defined in a notebook cell cannot be
-    sent to them. There the answer is 0 (load in the main process); elsewhere a few workers.
+    Worker processes are started with *spawn* on Windows and macOS (and *forkserver* on Linux
+    from Python 3.14): they re-import the main module, which a notebook does not have, so
+    datasets defined in a notebook cell cannot be sent to them. There the answer is 0 (load in
+    the main process); elsewhere a few workers.
     """
-    if sys.platform == "win32" or (sys.platform == "darwin" and _in_notebook()):
-        return 0
+    import multiprocessing as mp
+
+    method = mp.get_start_method(allow_none=True) or mp.get_context().get_start_method()
+    if sys.platform == "win32" or (_in_notebook() and method != "fork"):
+        return 0  # spawn (Windows, macOS) and forkserver (Linux from Python 3.14)
     return min(4, max(0, (os.cpu_count() or 1) - 1))
 
 
