@@ -45,10 +45,17 @@ def _autocast(device: torch.device, amp: bool | str):
 
     if not amp or device.type != "cuda":
         return contextlib.nullcontext(), None
-    dtype = torch.bfloat16 if amp == "bf16" or (amp is True and torch.cuda.is_bf16_supported()) \
-        else torch.float16
+    dtype = torch.bfloat16 if amp == "bf16" or (amp is True and _native_bf16()) else torch.float16
     scaler = torch.amp.GradScaler("cuda") if dtype == torch.float16 else None
     return torch.autocast("cuda", dtype=dtype), scaler
+
+
+def _native_bf16() -> bool:
+    """bf16 in hardware (Ampere or newer); a T4 only emulates it, slowly."""
+    try:
+        return torch.cuda.is_bf16_supported(including_emulation=False)
+    except TypeError:  # torch < 2.4 has no including_emulation and reports hardware support
+        return torch.cuda.is_bf16_supported()
 
 
 @torch.no_grad()
