@@ -27,6 +27,9 @@ help:
 	@echo "make data         download every dataset now"
 	@echo "make strip lint   clean notebook outputs / check notebook conventions"
 	@echo "make colab-links REPO=owner/name   point Colab badges and install cells at a fork"
+	@echo "make assignments  release solutions/ into assignments/ (instructors)"
+	@echo "make autograde A=A1_backprop JOBS=2   grade submitted/ in parallel"
+	@echo "make feedback / make grades           feedback HTML / grades CSV and plot"
 	@echo "make bench       benchmarks -> bench/results.md and README (ONLY=N, TINY=1)"
 
 $(STAMP): pyproject.toml

@@ -1,0 +1,79 @@
+"""nbgrader configuration of the course. Run nbgrader (or `make assignments/autograde/...`) from here.
+
+Layout (nbgrader's name -> this repository):
+
+    source     solutions/<A>/<A>.ipynb     assignments with solutions and hidden tests (instructors)
+    release    assignments/<A>/<A>.ipynb   student versions made by `make assignments` (committed)
+    submitted  submitted/<student>/<A>/    what students handed in        } the instructor's working
+    autograded autograded/<student>/<A>/   executed and scored notebooks  } state, git-ignored
+    feedback   feedback/<student>/<A>/     HTML feedback for students     }
+    gradebook  gradebook.db                SQLite, next to this file      }
+
+Everything about grading that is not nbgrader's default is set here, so that plain `nbgrader
+autograde` and `make autograde` (`python -m course.autograde`, which adds parallel jobs and a
+status table on top) grade the same way:
+
+* every submission runs in the grading kernel `dlcourse-grading` (memory cap, one thread; see
+  `course/kernels/`), with a per-cell timeout; a kernel that dies (os._exit, a crash, exit()) or
+  hangs is restarted, the cells before it are re-run and grading goes on
+  (`course.autograde.SafeExecute`);
+* cell metadata that a submission lost is restored from the released notebook, and test cells a
+  student deleted are put back from the gradebook (`RestoreCellMetadata`,
+  `OverwriteCells.add_missing_cells`); edited test cells are restored by nbgrader as always;
+* what went wrong is written into a "Grading notes" cell at the top of the graded notebook
+  (`GradingNotes`), so formgrader and the feedback show it;
+* feedback never shows hidden tests (`HideHiddenTests`).
+"""
+import os
+
+c = get_config()  # noqa: F821 - provided by traitlets when nbgrader loads this file
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+# --- course and directories --------------------------------------------------------------------
+c.CourseDirectory.course_id = "dlcourse"
+c.CourseDirectory.root = HERE
+c.CourseDirectory.source_directory = "solutions"
+c.CourseDirectory.release_directory = "assignments"
+c.CourseDirectory.db_url = "sqlite:///" + os.path.join(HERE, "gradebook.db")
+c.CourseDirectory.ignore = [".ipynb_checkpoints", "*.pyc", "__pycache__", "feedback", "checkpoints",
+                            "*.pt"]
+
+# --- generating the student version --------------------------------------------------------------
+c.ClearSolutions.code_stub = {"python": "# YOUR CODE HERE\nraise NotImplementedError()"}
+
+# --- autograding ----------------------------------------------------------------------------------
+c.Execute.timeout = 60                 # seconds per cell; the checks themselves stop after ~10 s
+c.Execute.interrupt_on_timeout = True
+c.SafeExecute.kernel_name = "dlcourse-grading"
+c.SafeExecute.max_restarts = 3
+c.OverwriteCells.add_missing_cells = True
+# A test cell's stderr output costs all its points in nbgrader. The checks capture what learner
+# code prints or warns; this drops any Python warning that still reaches a cell's stderr.
+c.IgnorePattern.enabled = True
+c.IgnorePattern.pattern = r"(?m)^.*:\d+: \w*Warning: "
+c.Autograde.sanitize_preprocessors = [
+    "course.autograde.RestoreCellMetadata",
+    "nbgrader.preprocessors.ClearOutput",
+    "nbgrader.preprocessors.DeduplicateIds",
+    "nbgrader.preprocessors.OverwriteKernelspec",
+    "nbgrader.preprocessors.OverwriteCells",
+    "nbgrader.preprocessors.CheckCellMetadata",
+]
+c.Autograde.autograde_preprocessors = [
+    "course.autograde.SafeExecute",
+    "nbgrader.preprocessors.IgnorePattern",
+    "nbconvert.preprocessors.ClearMetadataPreprocessor",
+    "nbgrader.preprocessors.LimitOutput",
+    "nbgrader.preprocessors.SaveAutoGrades",
+    "nbgrader.preprocessors.AssignLatePenalties",
+    "nbgrader.preprocessors.CheckCellMetadata",
+    "course.autograde.GradingNotes",
+]
+
+# --- feedback -------------------------------------------------------------------------------------
+c.GenerateFeedback.preprocessors = [
+    "nbgrader.preprocessors.GetGrades",
+    "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor",
+    "course.autograde.HideHiddenTests",
+]

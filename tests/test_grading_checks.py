@@ -1,0 +1,488 @@
+"""The graded checks of the assignments (``course.grading``), in-process, without nbgrader.
+
+Two layers of tests:
+
+* **Notebook level.** Each solution notebook in ``solutions/`` is "graded" in this process the way
+  nbgrader's autograde does it: all code cells run in order in one namespace (errors do not stop
+  the run), and each grade cell scores like ``nbgrader.utils.determine_grade``: an error or any
+  stderr output (a warning counts) gives 0, else the cell's last value is the partial credit.
+  The solutions must score full marks, the released stubs 0, and each wrong submission of
+  ``WRONG_SUBMISSIONS`` exactly its intended scores. The grading-infra tests build the same
+  variants from ``WRONG_SUBMISSIONS`` and grade them through nbgrader's real command line.
+* **Check level.** Every check scores a stub 0, survives garbage (None, numbers, objects whose
+  ``==`` is always True, functions that exit or loop), never raises, never writes to stderr, and
+  takes well under a second.
+"""
+from __future__ import annotations
+
+import ast
+import contextlib
+import io
+import json
+import re
+import time
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from course import grading
+
+ROOT = Path(__file__).resolve().parent.parent
+ASSIGNMENTS = {"A1_backprop": 20, "A2_autograd_modules": 12, "A3_data_classifiers": 14, "A4_cnns": 14}
+STUB = ["# YOUR CODE HERE", "raise NotImplementedError()"]
+
+
+# --------------------------------------------------------------------------------------------
+# Wrong submissions: exact edits of the solution notebooks and the scores they must get
+# --------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Variant:
+    """A wrong (or odd but correct) submission made from a solution notebook.
+
+    ``edits`` are ``(grade_id of an answer cell, old text, new text)``: replace ``old`` (which
+    must occur in that cell) by ``new``. ``scores`` lists the grade cells whose intended score
+    differs from full marks; ``total`` is the intended total.
+    """
+
+    name: str
+    assignment: str
+    edits: tuple[tuple[str, str, str], ...]
+    scores: dict = field(default_factory=dict)
+    total: float = 0.0
+    about: str = ""
+
+
+ALWAYS_EQUAL = ("    class AlwaysEqual:\n"
+                "        def __eq__(self, other):\n"
+                "            return True\n"
+                "    return AlwaysEqual()\n")
+
+WRONG_SUBMISSIONS = [
+    Variant("sign_error", "A1_backprop",
+            (("relu", "dx = dout * (x > 0)", "dx = -dout * (x > 0)"),),
+            {"test_relu": 1, "test_two_layer_loss": 3}, 16,
+            "sign error in ReLU's backward pass; it also spoils the net's W1 and b1 gradients"),
+    Variant("missing_bias_gradient", "A1_backprop",
+            (("affine_backward", "db = dout.sum(axis=0)", "db = np.zeros_like(b)"),),
+            {"test_affine_backward": 2, "test_two_layer_loss": 3}, 17,
+            "db is zeros; the net's b1 and b2 gradients are wrong too"),
+    Variant("wrong_reduction", "A1_backprop",
+            (("softmax_loss", "loss = -log_probs[np.arange(N), y].mean()",
+              "loss = -log_probs[np.arange(N), y].sum()"),),
+            {"test_softmax_loss": 2, "test_two_layer_loss": 4}, 17,
+            "softmax loss summed over the batch instead of averaged (the gradient is right)"),
+    Variant("eq_trick", "A1_backprop",
+            (("numeric_gradient", "    return grad", ALWAYS_EQUAL),),
+            {"test_numeric_gradient": 0}, 17,
+            "numeric_gradient returns an object whose == always says True"),
+    Variant("infinite_loop", "A1_backprop",
+            (("numeric_gradient", "        it.iternext()\n", ""),),
+            {"test_numeric_gradient": 0}, 17,
+            "numeric_gradient never advances its iterator: an endless loop"),
+    Variant("warnings", "A1_backprop",
+            (("affine_forward", "    out = x @ w + b",
+              "    import os, sys, warnings\n"
+              "    warnings.warn('affine_forward: just a warning', UserWarning)\n"
+              "    warnings.warn('old API', DeprecationWarning)\n"
+              "    print('debug output on stderr', file=sys.stderr)\n"
+              "    os.write(2, b'C-level output on file descriptor 2\\n')\n"
+              "    out = x @ w + b"),),
+            {}, 20, "a correct answer that warns and writes to stderr (Python and C level): full marks"),
+    Variant("sign_error", "A2_autograd_modules",
+            (("silu", "grad_input = grad_output * (s + x * s * (1 - s))",
+              "grad_input = -grad_output * (s + x * s * (1 - s))"),),
+            {"test_silu": 1}, 10, "sign error in the custom Function's backward pass"),
+    Variant("inplace_breaks_autograd", "A2_autograd_modules",
+            (("gated_linear", "out = torch.relu(value * gate)",
+              "gate *= value                     # changes sigmoid's saved output in place\n"
+              "        out = torch.relu(gate)"),),
+            {"test_gated_linear": 3}, 10,
+            "an in-place op on sigmoid's output: forward right, backward raises"),
+    Variant("inplace_leaf_update", "A2_autograd_modules",
+            (("fit", "        optimizer.step()",
+              "        for p in model.parameters():\n            p -= lr * p.grad"),),
+            {"test_fit": 0}, 8, "updates leaf parameters in place without torch.no_grad(): raises"),
+    Variant("warnings", "A2_autograd_modules",
+            (("fit", "        y_hat = model(X)",
+              "        X = torch.tensor(X)           # copy-constructing a tensor: a UserWarning\n"
+              "        y_hat = model(X)"),),
+            {}, 12, "a correct training loop that emits a UserWarning every epoch: full marks"),
+    Variant("missing_ages_not_filled", "A3_data_classifiers",
+            (("titanic_dataset",
+              '        features["Age"] = features["Age"].fillna(features["Age"].median())\n', ""),),
+            {"test_titanic_dataset": 3}, 12, "missing ages left as NaN: the features are wrong"),
+    Variant("softmax_in_forward", "A3_data_classifiers",
+            (("mnist_mlp", "        return self.net(x)", "        return torch.softmax(self.net(x), dim=1)"),),
+            {"test_mnist_mlp": 2}, 13, "the classifier returns probabilities instead of logits"),
+    Variant("wrong_padding", "A4_cnns",
+            (("inception_block", "nn.Conv2d(16, 24, kernel_size=5, padding=2)",
+              "nn.Conv2d(16, 24, kernel_size=5)"),),
+            {"test_inception_block": 2}, 11,
+            "the 5x5 branch has no padding: concatenation fails, the parameter count is right"),
+    Variant("missing_skip_connection", "A4_cnns",
+            (("residual_block", "out = torch.relu(x + out)", "out = torch.relu(out)"),),
+            {"test_residual_block": 2}, 11, "a residual block without its skip connection"),
+]
+
+
+# --------------------------------------------------------------------------------------------
+# Grading a notebook in this process, the way nbgrader's autograde does
+# --------------------------------------------------------------------------------------------
+def _source(cell) -> str:
+    src = cell.get("source", "")
+    return "".join(src) if isinstance(src, list) else src
+
+
+def _nbgrader(cell) -> dict:
+    return cell.get("metadata", {}).get("nbgrader", {})
+
+
+def load_cells(assignment: str) -> list[dict]:
+    path = ROOT / "solutions" / assignment / f"{assignment}.ipynb"
+    return json.loads(path.read_text(encoding="utf-8"))["cells"]
+
+
+def clear_solutions(source: str) -> str:
+    """What ``nbgrader generate_assignment`` makes of an answer cell (ClearSolutions)."""
+    out, inside = [], False
+    for line in source.split("\n"):
+        if "### BEGIN SOLUTION" in line:
+            inside = True
+            indent = re.match(r"\s*", line).group(0)
+            out += [indent + s for s in STUB]
+        elif "### END SOLUTION" in line:
+            inside = False
+        elif not inside:
+            out.append(line)
+    return "\n".join(out)
+
+
+def apply_edits(cells: list[dict], edits) -> list[dict]:
+    cells = [dict(c, source=_source(c)) for c in cells]
+    by_id = {_nbgrader(c).get("grade_id"): c for c in cells}
+    for grade_id, old, new in edits:
+        cell = by_id[grade_id]
+        assert old in cell["source"], f"{grade_id}: {old!r} not found"
+        cell["source"] = cell["source"].replace(old, new)
+    return cells
+
+
+def release(cells: list[dict]) -> list[dict]:
+    """Answer cells as released (stubs); test cells stay as in the source (nbgrader restores them)."""
+    return [dict(c, source=clear_solutions(_source(c))) if _nbgrader(c).get("solution") else c
+            for c in cells]
+
+
+def released_as_submitted(assignment: str) -> list[dict]:
+    """The committed student notebook as handed in untouched, with its test cells as nbgrader
+    restores them from the source (hidden tests included)."""
+    path = ROOT / "assignments" / assignment / f"{assignment}.ipynb"
+    source = {_nbgrader(c).get("grade_id"): c for c in load_cells(assignment)}
+    cells = json.loads(path.read_text(encoding="utf-8"))["cells"]
+    return [source[_nbgrader(c)["grade_id"]] if _nbgrader(c).get("grade") else c for c in cells]
+
+
+@dataclass
+class Graded:
+    scores: dict
+    outputs: dict
+    seconds: dict
+    errors: list   # (cell index, error) of every cell that raised, graded or not
+
+    @property
+    def total(self) -> float:
+        return round(sum(self.scores.values()), 4)
+
+
+def grade_in_process(cells: list[dict]) -> Graded:
+    """Run the code cells in order in one namespace; score grade cells as nbgrader would.
+
+    Like CI's smoke runs, ``SMOKE = True`` and ``DEVICE = "cpu"`` are injected after a cell tagged
+    ``parameters``, which keeps the ungraded demos small (the checks do not depend on SMOKE).
+    """
+    ns: dict = {"__name__": "__main__"}
+    scores, outputs, seconds, errors = {}, {}, {}, []
+    for index, cell in enumerate(cells):
+        if cell["cell_type"] != "code" or "colab" in cell.get("metadata", {}).get("tags", []):
+            continue
+        meta = _nbgrader(cell)
+        out, err = io.StringIO(), io.StringIO()
+        start = time.perf_counter()
+        value, failed = None, False
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err), \
+                warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            try:
+                tree = ast.parse(_source(cell))
+                last = tree.body.pop() if tree.body and isinstance(tree.body[-1], ast.Expr) else None
+                exec(compile(tree, "<cell>", "exec"), ns)
+                if last is not None:
+                    value = eval(compile(ast.Expression(last.value), "<cell>", "eval"), ns)
+            except BaseException as e:  # noqa: BLE001 - a cell error, as in a kernel
+                failed = True
+                err.write(f"{type(e).__name__}: {e}")
+                errors.append((index, f"{type(e).__name__}: {e}"))
+        if "parameters" in cell.get("metadata", {}).get("tags", []):
+            exec("SMOKE = True\nDEVICE = 'cpu'", ns)
+        if meta.get("grade") and not meta.get("solution"):
+            gid = meta["grade_id"]
+            noisy = bool(err.getvalue()) or bool(caught)
+            scores[gid] = 0.0 if failed or noisy else (
+                float(value) if value is not None else float(meta["points"]))
+            outputs[gid] = out.getvalue() + err.getvalue() + "".join(str(w.message) for w in caught)
+            seconds[gid] = time.perf_counter() - start
+    return Graded(scores, outputs, seconds, errors)
+
+
+def full_marks(cells: list[dict]) -> dict:
+    return {_nbgrader(c)["grade_id"]: float(_nbgrader(c)["points"]) for c in cells
+            if _nbgrader(c).get("grade") and not _nbgrader(c).get("solution")}
+
+
+@pytest.fixture
+def short_timeout(monkeypatch):
+    monkeypatch.setattr(grading, "TIMEOUT", 1.5)
+
+
+@pytest.fixture(autouse=True)
+def one_torch_thread():
+    """The notebooks' ungraded demos run in this process too: one thread avoids contention."""
+    import torch
+
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
+
+
+# --------------------------------------------------------------------------------------------
+# Notebook level
+# --------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("assignment", sorted(ASSIGNMENTS))
+def test_solutions_get_full_marks(assignment, patched_checksums):
+    cells = load_cells(assignment)
+    graded = grade_in_process(cells)
+    assert graded.scores == full_marks(cells), graded.outputs
+    assert graded.errors == []
+    assert graded.total == ASSIGNMENTS[assignment]
+    slow = {k: round(v, 2) for k, v in graded.seconds.items() if v > 3}
+    assert not slow, f"test cells should take well under a second: {slow}"
+
+
+@pytest.mark.parametrize("committed", [False, True], ids=["stubbed-source", "committed-release"])
+@pytest.mark.parametrize("assignment", sorted(ASSIGNMENTS))
+def test_released_stubs_get_zero_without_errors(assignment, committed, patched_checksums):
+    cells = released_as_submitted(assignment) if committed else release(load_cells(assignment))
+    graded = grade_in_process(cells)
+    assert graded.scores == {k: 0.0 for k in full_marks(load_cells(assignment))}, graded.scores
+    assert graded.errors == [], "the released notebook must run top to bottom without errors"
+    for gid, text in graded.outputs.items():
+        assert "not implemented yet" in text, (gid, text)
+        assert "Traceback" not in text and "could not finish" not in text, (gid, text)
+
+
+@pytest.mark.parametrize("variant", WRONG_SUBMISSIONS, ids=lambda v: f"{v.assignment[:2]}-{v.name}")
+def test_wrong_submission_gets_intended_score(variant, patched_checksums, short_timeout):
+    cells = load_cells(variant.assignment)
+    graded = grade_in_process(apply_edits(cells, variant.edits))
+    expected = {**full_marks(cells), **{k: float(v) for k, v in variant.scores.items()}}
+    assert graded.scores == expected, graded.outputs
+    assert graded.total == variant.total
+
+
+def test_variant_totals_add_up():
+    for v in WRONG_SUBMISSIONS:
+        marks = full_marks(load_cells(v.assignment))
+        assert set(v.scores) <= set(marks), v.name
+        assert sum({**marks, **v.scores}.values()) == v.total, v.name
+
+
+def test_every_wrong_submission_kind_of_the_issue_is_covered():
+    names = {v.name for v in WRONG_SUBMISSIONS}
+    assert {"sign_error", "missing_bias_gradient", "wrong_reduction", "inplace_breaks_autograd",
+            "eq_trick", "warnings", "infinite_loop"} <= names
+
+
+# --------------------------------------------------------------------------------------------
+# Check level
+# --------------------------------------------------------------------------------------------
+def _check_calls(assignment: str) -> list[tuple[str, str, str]]:
+    """``(grade_id, visible call, hidden call)`` of each test cell, as source text."""
+    calls = []
+    for cell in load_cells(assignment):
+        meta = _nbgrader(cell)
+        if meta.get("grade") and not meta.get("solution"):
+            lines = [ln.split("=", 1)[1].strip() for ln in _source(cell).splitlines()
+                     if ln.startswith("score = ")]
+            calls.append((meta["grade_id"], lines[0], lines[1]))
+    return calls
+
+
+def _solution_namespace(assignment: str) -> dict:
+    """The setup and answer cells of a solution notebook, executed (no demos, no tests)."""
+    ns: dict = {"__name__": "__main__"}
+    for cell in load_cells(assignment):
+        meta = _nbgrader(cell)
+        if cell["cell_type"] == "code" and (meta.get("solution") or
+                                            str(meta.get("grade_id", "")).endswith("_setup")):
+            exec(_source(cell), ns)
+    return ns
+
+
+ALL_CHECKS = [(a, gid, visible, hidden) for a in sorted(ASSIGNMENTS)
+              for gid, visible, hidden in _check_calls(a)]
+CHECK_IDS = [f"{a[:2]}-{gid}" for a, gid, _, _ in ALL_CHECKS]
+
+
+class AlwaysEqual:
+    def __eq__(self, other):
+        return True
+
+    __le__ = __ge__ = __lt__ = __gt__ = __eq__
+
+
+class CheatArray(np.ndarray):
+    """An ndarray whose comparisons always say True."""
+
+    def __eq__(self, other):
+        return np.ones(self.shape, dtype=bool)
+
+    __le__ = __ge__ = __eq__
+
+
+def _stub(*args, **kwargs):
+    raise NotImplementedError()
+
+
+def _exits(*args, **kwargs):
+    import sys
+
+    sys.exit(1)
+
+
+def _noisy_none(*args, **kwargs):
+    import os
+    import sys
+
+    warnings.warn("a warning from learner code")
+    print("to stderr", file=sys.stderr)
+    os.write(2, b"C-level stderr\n")
+    return None
+
+
+def _cheat_array(*args, **kwargs):
+    return np.zeros(3).view(CheatArray)
+
+
+class _StubClass:
+    def __init__(self, *args, **kwargs):
+        raise NotImplementedError()
+
+
+GARBAGE = {"None": None, "a number": 42, "a string": "answer", "a stub": _stub,
+           "a stub class": _StubClass, "sys.exit": _exits, "returns None": lambda *a, **k: None,
+           "noisy None": _noisy_none, "the == trick": lambda *a, **k: AlwaysEqual(),
+           "a cheating ndarray": _cheat_array}
+
+
+@pytest.mark.parametrize("assignment, grade_id, visible, hidden", ALL_CHECKS, ids=CHECK_IDS)
+def test_check_scores_garbage_zero_without_raising_or_stderr(assignment, grade_id, visible,
+                                                             hidden, capfd):
+    name = visible.split("(")[0]                 # e.g. grading.a1.relu
+    nargs = visible.split("(", 1)[1].count(",")  # learner objects before points=...
+    check = eval(name, {"grading": grading})
+    for label, garbage in GARBAGE.items():
+        for kwargs in ({}, {"hidden": True}):
+            score = check(*[garbage] * nargs, **kwargs)
+            out, err = capfd.readouterr()
+            assert type(score) is float and score == 0.0, (label, score, out)
+            assert err == "", (label, err)
+            assert "could not finish" not in out and "Traceback" not in out, (label, out)
+
+
+@pytest.mark.parametrize("assignment", sorted(ASSIGNMENTS))
+def test_checks_are_fast_and_quiet_on_correct_code(assignment, capfd, patched_checksums):
+    ns = _solution_namespace(assignment)
+    ns["grading"] = grading
+    for grade_id, visible, hidden in _check_calls(assignment):
+        eval(hidden, ns)                                     # warm up (first-use costs)
+        for call in (visible, hidden):
+            start = time.perf_counter()
+            score = eval(call, ns)
+            seconds = time.perf_counter() - start
+            out, err = capfd.readouterr()
+            points = float(re.search(r"points=([\d.]+)", call).group(1))
+            assert score == points and type(score) is float, (grade_id, out)
+            assert err == "", (grade_id, err)
+            # well under a second on a laptop; generous here for a busy shared test machine
+            assert seconds < 3.0, (grade_id, call, round(seconds, 2))
+
+
+def test_endless_loop_is_stopped_once_and_not_rerun(monkeypatch, capsys):
+    monkeypatch.setattr(grading, "TIMEOUT", 0.5)
+
+    def numeric_gradient(f, x, h=1e-5):
+        while True:
+            pass
+
+    start = time.perf_counter()
+    assert grading.a1.numeric_gradient(numeric_gradient) == 0.0
+    assert grading.a1.numeric_gradient(numeric_gradient, hidden=True) == 0.0
+    assert time.perf_counter() - start < 3.0   # one time limit, not one per case or per call
+    out = capsys.readouterr().out
+    assert "took longer than 0.5 s" in out and "not run, because" in out
+
+
+def test_partial_credit_is_a_plain_float_nbgrader_can_read(capsys):
+    def affine_backward(dout, x, w, b):
+        return dout @ w.T, x.T @ dout, np.zeros_like(b)     # db missing
+
+    score = grading.a1.affine_backward(affine_backward)
+    assert type(score) is float and score == 2.0 and repr(score) == "2.0"
+    out = capsys.readouterr().out
+    assert "✔ dx, dw [2 pts]: correct" in out and "✘ db [1 pt]" in out
+
+
+def test_warnings_from_correct_code_are_a_note_not_a_penalty(capfd):
+    def relu_forward(x):
+        warnings.warn("deprecated!", DeprecationWarning)
+        return np.maximum(x, 0)
+
+    def relu_backward(dout, x):
+        import sys
+
+        print("debugging", file=sys.stderr)
+        return dout * (x > 0)
+
+    assert grading.a1.relu(relu_forward, relu_backward, hidden=True) == 3.0
+    out, err = capfd.readouterr()
+    assert err == "" and "note: your code emitted a warning" in out
+
+
+def test_checks_leave_global_random_state_alone():
+    import torch
+
+    torch.manual_seed(123)
+    np.random.seed(123)
+    expected_torch, expected_np = torch.rand(3), np.random.rand(3)
+    torch.manual_seed(123)
+    np.random.seed(123)
+    with contextlib.redirect_stdout(io.StringIO()):
+        grading.a2.gated_linear(_stub)
+        grading.a4.train_steps(_stub)
+        grading.a3.mnist_mlp(_stub)
+    assert torch.equal(torch.rand(3), expected_torch)
+    assert np.array_equal(np.random.rand(3), expected_np)
+
+
+def test_an_ndarray_subclass_cannot_fake_equality(capsys):
+    def affine_forward(x, w, b):
+        return np.zeros((x.shape[0], w.shape[1])).view(CheatArray)   # right shape, wrong values
+
+    assert grading.a1.affine_forward(affine_forward) == 0.0
+    assert "expected" in capsys.readouterr().out
+    # the same subclass holding the right values passes: it is read as plain numbers
+    assert grading.a1.affine_forward(lambda x, w, b: (x @ w + b).view(CheatArray)) == 2.0

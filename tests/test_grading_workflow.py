@@ -1,0 +1,355 @@
+"""Self-test of the grading workflow, through nbgrader's real command line and gradebook.
+
+A scratch course (a temp folder with ``nbgrader_config.py``, ``solutions/`` and the committed
+``assignments/``) receives one submission per scenario below. ``python -m course.autograde grade
+--jobs 2`` (what ``make autograde JOBS=2`` runs; nbgrader's own ``autograde`` does the grading)
+grades them all, and the gradebook must then hold exactly the intended score of every test cell.
+
+Scenarios: per assignment the solution (full marks) and the released notebook as handed out
+(0, without errors); the wrong submissions of ``tests/test_grading_checks.py``
+(``WRONG_SUBMISSIONS``, the assignments engineer's table in ``course/grading/__init__.py``) that
+the issue names; and the hardening cases below, all made from a correct A1 (20 points) so that
+the damage is visible:
+
+==================  ===============================================================  ======
+scenario            what the submission does                                         total
+==================  ===============================================================  ======
+crash               ``os._exit(1)`` in Q5's answer cell: the kernel dies; it is      17
+                    restarted, the cells above re-run, Q5 scores 0, the rest counts
+hang                ``while True: pass`` in Q5's answer cell: the per-cell time      17
+                    limit interrupts it, Q5 scores 0
+sys_exit            ``sys.exit(1)`` in Q5's answer cell: Q5 scores 0                 17
+fills_memory        Q5's answer cell appends 80 MB arrays forever: the kernel's      17
+                    memory cap turns it into a MemoryError, Q5 scores 0
+deleted_edited      Q3's and Q4's test cells deleted; Q5 left blank and its test     17
+                    cell rewritten to ``score = 3.0``: nbgrader puts the originals
+                    back and grades the answers (Q3, Q4 full, Q5 0)
+lost_metadata       every cell's metadata and id removed (an editor that drops       20
+                    them): restored from the released notebook, graded as usual
+invalid_json        the file is cut off mid-way: graded as the blank notebook, with   0
+                    a note saying why
+==================  ===============================================================  ======
+
+Then a subset is graded again in a second course folder with ``--jobs 1`` (one plain ``nbgrader
+autograde``): the scores must be identical. Feedback (``nbgrader generate_feedback``) must show
+check names, scores and notes and never the hidden tests; ``make grades`` must export them.
+
+The expensive part (about 25 notebook runs) happens once, in a fixture shared by all tests (and
+by both xdist workers, through a lock file). Set ``COURSE_GRADING_SELFTEST=full`` to grade every
+variant of ``WRONG_SUBMISSIONS`` instead of the issue's list.
+"""
+from __future__ import annotations
+
+import copy
+import fcntl
+import json
+import os
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from course import autograde
+from test_grading_checks import WRONG_SUBMISSIONS
+
+ROOT = Path(__file__).resolve().parent.parent
+A1 = "A1_backprop"
+ASSIGNMENTS = autograde.list_assignments(ROOT)
+TIMEOUT = 20          # seconds per cell while testing: short for the hang; a slow read-only cell
+                      # (an import on a busy machine) gets a second try anyway
+A1_MEMORY_MB = 4608   # PyTorch alone reserves ~3.5 GB of address space; this cap leaves ~1 GB
+ISSUE_VARIANTS = {("A1_backprop", n) for n in ("sign_error", "missing_bias_gradient", "wrong_reduction",
+                                                "eq_trick", "infinite_loop", "warnings")}
+ISSUE_VARIANTS |= {("A2_autograd_modules", "inplace_breaks_autograd")}
+SERIAL_SUBSET = ["solution", "crash", "lost_metadata", "invalid_json"]
+
+
+# --------------------------------------------------------------------------------------------
+# Scenarios
+# --------------------------------------------------------------------------------------------
+@dataclass
+class Scenario:
+    """A submission: ``build(good, blank)`` makes it from the correct and the blank notebook.
+
+    ``scores``: test cells whose intended score differs from full marks (all of them are 0 when
+    ``zero``). ``note``: a phrase the status table must show for it.
+    """
+
+    name: str
+    assignment: str
+    build: object
+    scores: dict = field(default_factory=dict)
+    zero: bool = False
+    note: str | None = None
+
+    @property
+    def student(self) -> str:
+        return self.name
+
+
+def edited(nb, edits):
+    """``nb`` with ``(grade_id, old, new)`` text replacements in the cells of those grade ids.
+
+    When ``old`` starts with indentation and ``new`` does not, ``new`` gets that indentation (an
+    edit is meant to change what the code does, not to make it a syntax error). The edited cell
+    must compile, so that a variant scores what it does for the intended reason.
+    """
+    nb = copy.deepcopy(nb)
+    cells = {autograde._grade_id(c): c for c in nb.cells}
+    for grade_id, old, new in edits:
+        assert old in cells[grade_id].source, f"{grade_id}: {old!r} not found"
+        indent = old[:len(old) - len(old.lstrip(" "))]
+        if indent and new and not new[0].isspace():
+            new = indent + new
+        cells[grade_id].source = cells[grade_id].source.replace(old, new)
+        compile(cells[grade_id].source, grade_id, "exec")  # raises SyntaxError on a broken edit
+    return nb
+
+
+def prefixed(grade_id, code):
+    """Put ``code`` at the top of the answer cell ``grade_id``."""
+    def build(good, blank):
+        nb = copy.deepcopy(good)
+        for cell in nb.cells:
+            if autograde._grade_id(cell) == grade_id:
+                cell.source = code + cell.source
+        return nb
+    return build
+
+
+def deleted_and_edited(good, blank):
+    """Q3's and Q4's test cells deleted; Q5 left blank but its test cell rewritten to claim 3 points."""
+    nb = copy.deepcopy(good)
+    stub = {autograde._grade_id(c): c.source for c in blank.cells}["numeric_gradient"]
+    for cell in nb.cells:
+        if autograde._grade_id(cell) == "numeric_gradient":
+            cell.source = stub
+        if autograde._grade_id(cell) == "test_numeric_gradient":
+            cell.source = "score = 3.0  # full marks, trust me\nscore"
+    nb.cells = [c for c in nb.cells if autograde._grade_id(c) not in ("test_relu", "test_softmax_loss")]
+    return nb
+
+
+def lost_metadata(good, blank):
+    nb = copy.deepcopy(good)
+    nb.nbformat_minor = 4
+    for cell in nb.cells:
+        cell.metadata = {}
+        cell.pop("id", None)
+    return nb
+
+
+def truncated(good, blank):
+    return nbformat.writes(good)[:3000]
+
+
+def scenarios() -> list[Scenario]:
+    full = os.environ.get("COURSE_GRADING_SELFTEST") == "full"
+    out = []
+    for a in ASSIGNMENTS:
+        out.append(Scenario("solution", a, lambda good, blank: good))
+        out.append(Scenario("released", a, lambda good, blank: blank, zero=True))
+    for v in WRONG_SUBMISSIONS:
+        if v.assignment in ASSIGNMENTS and (full or (v.assignment, v.name) in ISSUE_VARIANTS):
+            out.append(Scenario(v.name, v.assignment, lambda good, blank, e=v.edits: edited(good, e),
+                                {k: float(p) for k, p in v.scores.items()}))
+    if A1 in ASSIGNMENTS:
+        q5 = {"test_numeric_gradient": 0.0}
+        out += [
+            Scenario("crash", A1, prefixed("numeric_gradient", "import os\nos._exit(1)\n"), q5, note="KernelDied"),
+            Scenario("hang", A1, prefixed("numeric_gradient", "while True:\n    pass\n"), q5, note="time limit"),
+            Scenario("sys_exit", A1, prefixed("numeric_gradient", "import sys\nsys.exit(1)\n"), q5, note="SystemExit"),
+            Scenario("fills_memory", A1, prefixed("numeric_gradient", "hog = []\nwhile True:\n"
+                                                  "    hog.append(np.ones(10**7))\n"), q5, note="MemoryError"),
+            Scenario("deleted_edited", A1, deleted_and_edited, q5, note="was missing from the submission"),
+            Scenario("lost_metadata", A1, lost_metadata, note="lost their grading metadata"),
+            Scenario("invalid_json", A1, truncated, zero=True, note="not valid JSON"),
+        ]
+    return out
+
+
+SCENARIOS = scenarios()
+
+
+# --------------------------------------------------------------------------------------------
+# The graded course (built once per test session, shared by xdist workers)
+# --------------------------------------------------------------------------------------------
+def _cli(root: Path, *args: str, env: dict) -> subprocess.CompletedProcess:
+    proc = subprocess.run([sys.executable, "-m", "course.autograde", "--root", str(root), *args],
+                          env=env, capture_output=True, text=True, timeout=1500)
+    print(proc.stdout[-4000:], proc.stderr[-4000:])
+    return proc
+
+
+def _build(base: Path, kernel_env: dict) -> dict:
+    env = {**os.environ, **kernel_env}
+    # the gradebooks learn the assignments inside the `grade` runs below (nbgrader generate_assignment)
+    course = autograde.scratch_course(base / "course", ASSIGNMENTS, ROOT, gradebook=False)
+    serial = autograde.scratch_course(base / "serial", [A1], ROOT, gradebook=False) if A1 in ASSIGNMENTS else None
+    for s in SCENARIOS:
+        good = autograde.answered(s.assignment, course)
+        blank = nbformat.read(course / "assignments" / s.assignment / f"{s.assignment}.ipynb", as_version=4)
+        nb = s.build(good, blank)
+        autograde.submit(s.assignment, s.student, nb, course)
+        if serial and s.assignment == A1 and s.name in SERIAL_SUBSET:
+            autograde.submit(s.assignment, s.student, nb, serial)
+    runs = {}
+    if A1 in ASSIGNMENTS:
+        runs[A1] = _cli(course, "grade", A1, "--jobs", "2", "--timeout", str(TIMEOUT),
+                        env={**env, "COURSE_GRADING_MEMORY_MB": str(A1_MEMORY_MB)})
+    others = [a for a in ASSIGNMENTS if a != A1]
+    if others:
+        runs["others"] = _cli(course, "grade", *others, "--jobs", "2", "--timeout", str(TIMEOUT), env=env)
+    if serial:
+        runs["serial"] = _cli(serial, "grade", A1, "--jobs", "1", "--timeout", str(TIMEOUT),
+                              env={**env, "COURSE_GRADING_MEMORY_MB": str(A1_MEMORY_MB)})
+    runs["feedback"] = _cli(course, "feedback", A1, env=env) if A1 in ASSIGNMENTS else None
+    runs["grades"] = _cli(course, "grades", "--out", str(base / "grades"), env=env)
+    result = {"course": str(course), "serial": str(serial) if serial else None, "grades": str(base / "grades"),
+              "returncodes": {k: p.returncode for k, p in runs.items() if p},
+              "output": {k: (p.stdout + p.stderr)[-3000:] for k, p in runs.items() if p},
+              "scores": {}, "status": {}}
+    for a in ASSIGNMENTS:
+        result["scores"][a] = autograde.scores(a, course).to_dict("records")
+        status = course / "build" / "autograde" / a / "status.csv"
+        result["status"][a] = _read_csv(status)
+    if serial:
+        result["scores"]["serial"] = autograde.scores(A1, serial).to_dict("records")
+        result["status"]["serial"] = _read_csv(serial / "build" / "autograde" / A1 / "status.csv")
+    return result
+
+
+def _read_csv(path: Path) -> list[dict]:
+    import pandas as pd
+
+    return pd.read_csv(path, keep_default_na=False).to_dict("records") if path.exists() else []
+
+
+@pytest.fixture(scope="session")
+def graded(tmp_path_factory, kernel_env) -> dict:
+    run_id = os.environ.get("PYTEST_XDIST_TESTRUNUID")
+    base = (tmp_path_factory.getbasetemp().parent / f"grading-{run_id}") if run_id else \
+        tmp_path_factory.getbasetemp() / "grading"
+    base.mkdir(parents=True, exist_ok=True)
+    with open(base / ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # the other xdist worker waits and reuses the result
+        done = base / "result.json"
+        if not done.exists():
+            done.write_text(json.dumps(_build(base, kernel_env), default=str))
+        return json.loads(done.read_text())
+
+
+def _student(graded, key, student):
+    rows = [r for r in graded["scores"][key] if r["student"] == student]
+    status = [r for r in graded["status"][key] if r["student"] == student]
+    return rows, (status[0] if status else None)
+
+
+def _max_points(assignment) -> dict:
+    nb = nbformat.read(ROOT / "assignments" / assignment / f"{assignment}.ipynb", as_version=4)
+    return {autograde._grade_id(c): float(c.metadata.nbgrader["points"]) for c in nb.cells
+            if c.metadata.get("nbgrader", {}).get("grade")}
+
+
+# --------------------------------------------------------------------------------------------
+# Tests
+# --------------------------------------------------------------------------------------------
+pytestmark = [pytest.mark.slow, pytest.mark.skipif(not ASSIGNMENTS, reason="no assignments in solutions/")]
+
+
+def test_every_grading_run_succeeded(graded):
+    bad = {k: graded["output"][k] for k, code in graded["returncodes"].items() if code != 0}
+    assert not bad, bad
+
+
+@pytest.mark.parametrize("s", SCENARIOS, ids=lambda s: f"{s.assignment[:2]}-{s.name}")
+def test_scenario_gets_intended_score(graded, s):
+    rows, status = _student(graded, s.assignment, s.student)
+    points = _max_points(s.assignment)
+    expected = {q: 0.0 if s.zero else s.scores.get(q, p) for q, p in points.items()}
+    got = {r["question"]: r["auto_score"] for r in rows}
+    assert got == expected, status
+    assert not any(r["needs_manual_grade"] for r in rows), rows
+    assert status is not None and status["status"] != "FAILED", status
+    assert status["score"] == sum(expected.values())
+    if s.note:
+        assert s.note in status["notes"], status["notes"]
+
+
+@pytest.mark.parametrize("assignment", ASSIGNMENTS)
+def test_solution_is_clean_and_release_scores_zero_without_errors(graded, assignment):
+    """Both grade without a single error output anywhere (the stubs' checks print, not raise)."""
+    course = Path(graded["course"])
+    for student in ("solution", "released"):
+        _, status = _student(graded, assignment, student)
+        assert status["status"] == "ok" and not status["notes"], status
+        nb = nbformat.read(course / "autograded" / student / assignment / f"{assignment}.ipynb", as_version=4)
+        errors = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs if o.output_type == "error"]
+        stderr = [o for c in nb.cells if c.cell_type == "code" and autograde._grade_id(c)
+                  for o in c.outputs if o.output_type == "stream" and o.name == "stderr"]
+        assert not errors and not stderr, (errors, stderr)
+
+
+def test_parallel_and_serial_give_identical_scores(graded):
+    if not graded["serial"]:
+        pytest.skip("no A1")
+    serial = graded["scores"]["serial"]
+    parallel = [r for r in graded["scores"][A1] if r["student"] in SERIAL_SUBSET]
+    assert len(serial) == len(parallel) > 0
+    assert serial == parallel
+    statuses = {r["student"]: r["status"] for r in graded["status"]["serial"]}
+    assert statuses == {r["student"]: r["status"] for r in graded["status"][A1] if r["student"] in SERIAL_SUBSET}
+
+
+def test_feedback_shows_checks_and_scores_never_hidden_tests(graded):
+    course = Path(graded["course"])
+    pages = sorted((course / "feedback").glob(f"*/{A1}/{A1}.html"))
+    assert {p.parts[-3] for p in pages} == {s.student for s in SCENARIOS if s.assignment == A1}
+    source = nbformat.read(ROOT / "solutions" / A1 / f"{A1}.ipynb", as_version=4)
+    hidden = {line.strip() for c in source.cells for line in _hidden_lines(c.source)}
+    assert hidden, "the A1 source has no hidden tests?"
+    for page in pages:
+        html = page.read_text(encoding="utf-8")
+        assert "HIDDEN TESTS" not in html, page
+        leaked = [line for line in hidden if line in html]
+        assert not leaked, (page, leaked)
+    crash = (course / "feedback" / "crash" / A1 / f"{A1}.html").read_text(encoding="utf-8")
+    assert "Grading notes" in crash and "KernelDied" in crash
+    good = (course / "feedback" / "solution" / A1 / f"{A1}.html").read_text(encoding="utf-8")
+    assert "affine_backward" in good and "20" in good
+
+
+def _hidden_lines(text: str) -> list[str]:
+    out, inside = [], False
+    for line in text.split("\n"):
+        if "BEGIN HIDDEN TESTS" in line:
+            inside = True
+        elif "END HIDDEN TESTS" in line:
+            inside = False
+        elif inside and line.strip():
+            out.append(line)
+    return out
+
+
+def test_grades_export_and_plot(graded):
+    import pandas as pd
+
+    grades = Path(graded["grades"])
+    table = pd.read_csv(grades / "grades.csv")
+    assert (grades / "score_distribution.png").stat().st_size > 1000
+    for a in ASSIGNMENTS:
+        expected = {r["student"]: r["score"] for r in graded["status"][a]}
+        rows = table[table.assignment == a]
+        got = dict(zip(rows.student_id, rows.score))
+        assert {k: got.get(k) for k in expected} == pytest.approx(expected), a
+        assert all(v == 0 for k, v in got.items() if k not in expected), a  # students of other assignments
+
+
+def test_make_targets_exist():
+    out = subprocess.run(["make", "-n", "-C", str(ROOT), "assignments", "autograde", "feedback", "grades",
+                          "A=A1_backprop", "JOBS=2"], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert "course.autograde" in out.stdout and "--jobs 2" in out.stdout
