@@ -126,6 +126,8 @@ def compare(got: Any, expected: Any, atol: float = 1e-6, rtol: float = 1e-5) -> 
 
 def _fmt(x) -> str:
     x = float(x)
+    if x.is_integer() and abs(x) < 1e15:
+        return str(int(x))  # counts stay exact: 12443648, not 1.24436e+07
     return f"{x:.6g}"
 
 
