@@ -120,9 +120,18 @@ def run_notebook(path: str | os.PathLike, out_dir: str | os.PathLike = DEFAULT_O
     start = time.perf_counter()
     try:
         with _environment(env):
-            pm.execute_notebook(str(path), str(output), parameters=parameters or {},
-                                cwd=str(path.parent), kernel_name="python3", progress_bar=False,
-                                execution_timeout=timeout, report_mode=False, log_output=False)
+            for attempt in range(3):
+                try:
+                    pm.execute_notebook(str(path), str(output), parameters=parameters or {},
+                                        cwd=str(path.parent), kernel_name="python3",
+                                        progress_bar=False, execution_timeout=timeout,
+                                        report_mode=False, log_output=False)
+                    break
+                except RuntimeError as err:
+                    # Kernels started in parallel can race for the same free TCP port; the kernel
+                    # then dies before running anything. That is a start-up failure: try again.
+                    if "Kernel died before replying to kernel_info" not in str(err) or attempt == 2:
+                        raise
     except PapermillExecutionError as err:
         result.status = "FAILED"
         source = (err.source or "").strip().splitlines()
