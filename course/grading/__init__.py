@@ -107,6 +107,17 @@ def plain(value: Any) -> np.ndarray:
     return np.array(check.to_numbers(value), dtype=np.float64, subok=False)
 
 
+
+def loss_list(losses: Any, n: int) -> tuple[np.ndarray | None, str | None]:
+    """Read a training question's returned losses: ``(values, None)`` for ``n`` numbers, else ``(None, why)``."""
+    try:
+        values = plain(losses)
+    except Exception as err:  # noqa: BLE001 - the learner's return value is the message
+        return None, f"expected a list of {n} numbers: {err}"
+    if values.shape != (n,):
+        return None, f"expected {n} losses, got an array of shape {values.shape}"
+    return values, None
+
 def compare(got: Any, expected: Any, atol: float = 1e-6, rtol: float = 1e-5) -> str | None:
     """``None`` when ``got`` equals ``expected`` as numbers (within tolerances), else why not."""
     try:

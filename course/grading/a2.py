@@ -28,7 +28,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from course import check
-from course.grading import Question, graded, plain, shapes
+from course.grading import Question, graded, loss_list, shapes
 
 __all__ = ["silu_function", "gated_linear", "fit"]
 
@@ -231,12 +231,7 @@ def fit(fn, points: float = 4, hidden: bool = False) -> float:
                             copy_args=False)
         if not ok:
             continue
-        try:
-            values = plain(losses)
-            problem = None if values.shape == (num_epochs,) else (
-                f"expected {num_epochs} losses, got an array of shape {values.shape}")
-        except Exception as err:  # noqa: BLE001
-            problem = f"expected a list of {num_epochs} numbers: {err}"
+        values, problem = loss_list(losses, num_epochs)
         if not q.record("returns", problem is None, f"{label}: {problem}"):
             q.fail(["trajectory"], f"{label}: {problem}")
         else:

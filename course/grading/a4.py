@@ -26,7 +26,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from course import check
-from course.grading import Question, graded, plain, shape_of, shapes
+from course.grading import Question, graded, loss_list, shape_of, shapes
 
 __all__ = ["inception_block", "residual_block", "train_steps", "inception_parameters"]
 
@@ -242,12 +242,7 @@ def train_steps(fn, points: float = 4, hidden: bool = False) -> float:
                             copy_args=False)
         if not ok:
             continue
-        try:
-            values = plain(losses)
-            problem = None if values.shape == (num_steps,) else (
-                f"expected {num_steps} losses, got an array of shape {values.shape}")
-        except Exception as err:  # noqa: BLE001
-            problem = f"expected a list of {num_steps} numbers: {err}"
+        values, problem = loss_list(losses, num_steps)
         if q.record("returns", problem is None, f"{label}: {problem}"):
             q.compare("trajectory", values, expected, label, 1e-5, 1e-3, "losses")
         else:
