@@ -28,7 +28,8 @@ help:
 	@echo "make strip lint   clean notebook outputs / check notebook conventions"
 	@echo "make colab-links REPO=owner/name   point Colab badges and install cells at a fork"
 	@echo "make assignments  release solutions/ into assignments/ (instructors)"
-	@echo "make autograde A=A1_backprop JOBS=2   grade submitted/ in parallel"
+	@echo "make roster FILE=students.csv / make due A=A1_backprop DATE=...   class list / due date"
+	@echo "make autograde A=A1_backprop JOBS=2 [STUDENT=s]   grade submitted/ in parallel (in a sandbox)"
 	@echo "make feedback / make grades           feedback HTML / grades CSV and plot"
 	@echo "make bench       benchmarks -> bench/results.md and README (ONLY=N, TINY=1)"
 
@@ -83,17 +84,30 @@ bench: $(STAMP)
 
 # Instructors: nbgrader assignments (README "For instructors"; nbgrader_config.py holds the settings)
 #   make assignments [A=A1_backprop]          solutions/ -> assignments/ (student versions; commit them)
-#   make autograde [A=A1_backprop] [JOBS=2]   grade submitted/<student>/<A>/ (JOBS=1: plain nbgrader)
+#   make roster FILE=students.csv             the class list (unknown submission folders are reported)
+#   make due A=A1_backprop DATE="..."         a due date (late work: -10% per started day)
+#   make autograde [A=A1_backprop] [JOBS=2] [STUDENT=s]   grade submitted/<student>/<A>/ (JOBS=1: plain nbgrader)
 #   make feedback [A=...]                     feedback/<student>/<A>/*.html, without hidden tests
 #   make grades                               build/grades/grades.csv + score_distribution.png
 #   make grading-kernel                       install the limited grading kernel into .venv (optional)
 A ?=
-.PHONY: assignments autograde feedback grades grading-kernel
+STUDENT ?=
+FILE ?=
+DATE ?=
+.PHONY: assignments autograde feedback grades grading-kernel roster due
 assignments: $(STAMP)
 	$(PY) -m course.autograde release $(A)
 
 autograde: $(STAMP)
-	$(PY) -m course.autograde grade $(A) --jobs $(JOBS)
+	$(PY) -m course.autograde grade $(A) --jobs $(JOBS) $(if $(STUDENT),--student $(STUDENT))
+
+roster: $(STAMP)
+	@test -n "$(FILE)" || (echo "usage: make roster FILE=students.csv  (columns: id[,first_name,last_name,email])" && exit 2)
+	$(PY) -m course.autograde roster $(FILE)
+
+due: $(STAMP)
+	@test -n "$(A)" -a -n "$(DATE)" || (echo 'usage: make due A=A1_backprop DATE="2026-12-24 23:59 UTC"' && exit 2)
+	$(PY) -m course.autograde due $(A) "$(DATE)"
 
 feedback: $(STAMP)
 	$(PY) -m course.autograde feedback $(A)

@@ -16,7 +16,7 @@ status table on top) grade the same way:
 * every submission runs in the grading kernel `dlcourse-grading` (memory cap, one thread; see
   `course/kernels/`), with a per-cell timeout; a kernel that dies (os._exit, a crash, exit()) or
   hangs is restarted, the cells before it are re-run and grading goes on
-  (`course.autograde.SafeExecute`);
+  (`course.autograde.execute.SafeExecute`);
 * cell metadata that a submission lost is restored from the released notebook, and test cells a
   student deleted are put back from the gradebook (`RestoreCellMetadata`,
   `OverwriteCells.add_missing_cells`); edited test cells are restored by nbgrader as always;
@@ -39,21 +39,35 @@ c.CourseDirectory.db_url = "sqlite:///" + os.path.join(HERE, "gradebook.db")
 c.CourseDirectory.ignore = [".ipynb_checkpoints", "*.pyc", "__pycache__", "feedback", "checkpoints",
                             "*.pt"]
 
+# --- releasing and collecting on this machine ------------------------------------------------------
+# A course-local exchange folder, so the formgrader's release and collect work for an instructor on
+# one machine (students on JupyterHub share a system-wide one instead: set c.Exchange.root there).
+c.Exchange.root = os.path.join(HERE, "build", "exchange")
+os.makedirs(c.Exchange.root, exist_ok=True)
+
+# --- late submissions ---------------------------------------------------------------------------------
+# `python -m course.autograde due A "2026-12-24 23:59 UTC"` sets a due date; a submission's
+# timestamp.txt says when it came in. Late work loses 10% of its score per started day.
+c.AssignLatePenalties.plugin_class = "course.autograde.late.PercentPerDay"
+c.PercentPerDay.percent = 10.0
+
 # --- generating the student version --------------------------------------------------------------
 c.ClearSolutions.code_stub = {"python": "# YOUR CODE HERE\nraise NotImplementedError()"}
 
 # --- autograding ----------------------------------------------------------------------------------
-c.Execute.timeout = 60                 # seconds per cell; the checks themselves stop after ~10 s
+c.Execute.timeout = 60                 # seconds per cell; one call of learner code inside a check
+                                       # stops after 5 s (course.grading.TIMEOUT)
 c.Execute.interrupt_on_timeout = True
 c.SafeExecute.kernel_name = "dlcourse-grading"
 c.SafeExecute.max_restarts = 3
+c.SafeExecute.hidden_tests = os.path.join(HERE, "hidden_tests")
 c.OverwriteCells.add_missing_cells = True
 # A test cell's stderr output costs all its points in nbgrader. The checks capture what learner
 # code prints or warns; this drops any Python warning that still reaches a cell's stderr.
 c.IgnorePattern.enabled = True
 c.IgnorePattern.pattern = r"(?m)^.*:\d+: \w*Warning: "
 c.Autograde.sanitize_preprocessors = [
-    "course.autograde.RestoreCellMetadata",
+    "course.autograde.preprocessors.RestoreCellMetadata",
     "nbgrader.preprocessors.ClearOutput",
     "nbgrader.preprocessors.DeduplicateIds",
     "nbgrader.preprocessors.OverwriteKernelspec",
@@ -61,19 +75,19 @@ c.Autograde.sanitize_preprocessors = [
     "nbgrader.preprocessors.CheckCellMetadata",
 ]
 c.Autograde.autograde_preprocessors = [
-    "course.autograde.SafeExecute",
+    "course.autograde.execute.SafeExecute",
     "nbgrader.preprocessors.IgnorePattern",
     "nbconvert.preprocessors.ClearMetadataPreprocessor",
     "nbgrader.preprocessors.LimitOutput",
     "nbgrader.preprocessors.SaveAutoGrades",
     "nbgrader.preprocessors.AssignLatePenalties",
     "nbgrader.preprocessors.CheckCellMetadata",
-    "course.autograde.GradingNotes",
+    "course.autograde.preprocessors.GradingNotes",
 ]
 
 # --- feedback -------------------------------------------------------------------------------------
 c.GenerateFeedback.preprocessors = [
     "nbgrader.preprocessors.GetGrades",
     "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor",
-    "course.autograde.HideHiddenTests",
+    "course.autograde.preprocessors.HideHiddenTests",
 ]

@@ -17,7 +17,7 @@ Figures (comparisons are measured side by side in one run, so machine load hits 
    ``ToTensor`` + ``Normalize`` (real data): epoch seconds of each and their ratio, iterating only
    and training a small MLP;
 4. autograding 20 submissions of an assignment with nbgrader serially vs ``JOBS=2``
-   (``course.autograde.benchmark``): seconds, ratio, and whether the scores are identical;
+   (``bench/gradingkit.benchmark``): seconds, ratio, and whether the scores are identical;
 5. ``import course`` in a fresh process, and an exercise check's latency (first call in a fresh
    process, and warm);
 6. on a GPU: lesson 11's seconds to 99%, and lesson 14's fast ResNet: seconds and CIFAR-10 test
@@ -243,7 +243,8 @@ def fig_3_loaders(args) -> dict:
 
 
 def fig_4_autograde(args) -> dict:
-    """nbgrader autograde of 20 submissions: serial vs JOBS=2 (course.autograde.benchmark)."""
+    """nbgrader autograde of 20 submissions: serial vs JOBS=2 (bench/gradingkit.benchmark)."""
+    import gradingkit
     from course import autograde
 
     assignments = autograde.list_assignments(ROOT)
@@ -254,7 +255,7 @@ def fig_4_autograde(args) -> dict:
     # nbgrader runs `alembic` by name: this interpreter's bin goes first on PATH
     os.environ["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
     with tempfile.TemporaryDirectory(prefix="bench-autograde-") as work:
-        r = autograde.benchmark(assignment, n=n, jobs=jobs, root=ROOT, workdir=Path(work))
+        r = gradingkit.benchmark(assignment, n=n, jobs=jobs, root=ROOT, workdir=Path(work))
     same = "identical scores" if r["identical_scores"] else "SCORES DIFFER"
     result = (f"{r['n']} submissions of {assignment}: serial {r['serial_s']:.0f} s, JOBS={r['jobs']} "
               f"{r['parallel_s']:.0f} s ({r['speedup']:g}x), {same}")

@@ -82,6 +82,8 @@ def describe(value: Any) -> str:
     """A short description: type, dtype and shape, e.g. ``float32 tensor of shape (3, 4)``."""
     if value is None:
         return "None"
+    if type(value).__name__ == "Unreadable":  # course.grading.wire: what the grader could not read
+        return str(value.what)
     shape = getattr(value, "shape", None)
     dtype = getattr(value, "dtype", None)
     kind = {"Tensor": "tensor", "ndarray": "array"}.get(type(value).__name__, type(value).__name__)
@@ -142,10 +144,15 @@ def rel_error(a: Any, b: Any) -> float:
 # --------------------------------------------------------------------------------------------
 @dataclass
 class Outcome:
-    """What happened when learner code ran: its value, or the error, plus captured warnings."""
+    """What happened when learner code ran: its value, or the error, plus captured warnings.
+
+    ``kind`` says how it ended, for code that acts on it (never parse ``error``'s text):
+    ``"ok"``, ``"error"``, ``"not_implemented"``, ``"timeout"``, ``"exit"`` or ``"interrupted"``.
+    """
 
     value: Any = None
     error: str | None = None
+    kind: str = "ok"
     warnings: list[str] = field(default_factory=list)
     seconds: float = 0.0
 
@@ -175,13 +182,16 @@ def run_safely(fn: Callable, *args, timeout: float | None = 10.0, **kwargs) -> O
                 signal.setitimer(signal.ITIMER_REAL, timeout)
             out.value = fn(*args, **kwargs)
         except CheckTimeout as err:
-            out.error = str(err)
+            out.error, out.kind = str(err), "timeout"
         except SystemExit as err:
-            out.error = f"called sys.exit({err.code!r}); a function should return its result"
+            out.error, out.kind = f"called sys.exit({err.code!r}); a function should return its result", "exit"
         except KeyboardInterrupt:
-            out.error = "was interrupted"
+            out.error, out.kind = "was interrupted", "interrupted"
+        except NotImplementedError as err:
+            out.error = f"raised NotImplementedError: {err}".rstrip(": ")
+            out.kind = "not_implemented"
         except BaseException as err:  # noqa: BLE001 - the learner's error is the message
-            out.error = f"raised {type(err).__name__}: {err}".rstrip(": ")
+            out.error, out.kind = f"raised {type(err).__name__}: {err}".rstrip(": "), "error"
         finally:
             if use_alarm:
                 signal.setitimer(signal.ITIMER_REAL, 0)

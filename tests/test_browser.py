@@ -436,3 +436,7 @@ def test_formgrader_lists_the_assignments(lab, page):
         print(f"screenshot: {screenshot(page, None, 'formgrader.png')}")
     assert all(any(n.startswith(a) for n in listed) for a in ASSIGNMENTS), (
         f"formgrader's Manage Assignments lists {listed}, expected {', '.join(ASSIGNMENTS)}")
+    # a course-local exchange (nbgrader_config.py): no "exchange directory does not exist" warning,
+    # so release and collect work for an instructor on one machine
+    for warning in ("#warning-exchange", "#warning-course-id"):
+        assert page.locator(warning).count() == 0, f"formgrader shows {warning}: {page.locator(warning).inner_text()}"

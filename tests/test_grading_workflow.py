@@ -53,6 +53,9 @@ import nbformat
 import pytest
 
 from course import autograde
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "bench"))
+import gradingkit  # noqa: E402 - the self-tests' submissions, shared with the benchmark
 from test_grading_checks import WRONG_SUBMISSIONS
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -98,7 +101,7 @@ def edited(nb, edits):
     must compile, so that a variant scores what it does for the intended reason.
     """
     nb = copy.deepcopy(nb)
-    cells = {autograde._grade_id(c): c for c in nb.cells}
+    cells = {autograde.grade_id(c): c for c in nb.cells}
     for grade_id, old, new in edits:
         assert old in cells[grade_id].source, f"{grade_id}: {old!r} not found"
         indent = old[:len(old) - len(old.lstrip(" "))]
@@ -114,7 +117,7 @@ def prefixed(grade_id, code):
     def build(good, blank):
         nb = copy.deepcopy(good)
         for cell in nb.cells:
-            if autograde._grade_id(cell) == grade_id:
+            if autograde.grade_id(cell) == grade_id:
                 cell.source = code + cell.source
         return nb
     return build
@@ -123,13 +126,13 @@ def prefixed(grade_id, code):
 def deleted_and_edited(good, blank):
     """Q3's and Q4's test cells deleted; Q5 left blank but its test cell rewritten to claim 3 points."""
     nb = copy.deepcopy(good)
-    stub = {autograde._grade_id(c): c.source for c in blank.cells}["numeric_gradient"]
+    stub = {autograde.grade_id(c): c.source for c in blank.cells}["numeric_gradient"]
     for cell in nb.cells:
-        if autograde._grade_id(cell) == "numeric_gradient":
+        if autograde.grade_id(cell) == "numeric_gradient":
             cell.source = stub
-        if autograde._grade_id(cell) == "test_numeric_gradient":
+        if autograde.grade_id(cell) == "test_numeric_gradient":
             cell.source = "score = 3.0  # full marks, trust me\nscore"
-    nb.cells = [c for c in nb.cells if autograde._grade_id(c) not in ("test_relu", "test_softmax_loss")]
+    nb.cells = [c for c in nb.cells if autograde.grade_id(c) not in ("test_relu", "test_softmax_loss")]
     return nb
 
 
@@ -187,15 +190,15 @@ def _cli(root: Path, *args: str, env: dict) -> subprocess.CompletedProcess:
 def _build(base: Path, kernel_env: dict) -> dict:
     env = {**os.environ, **kernel_env}
     # the gradebooks learn the assignments inside the `grade` runs below (nbgrader generate_assignment)
-    course = autograde.scratch_course(base / "course", ASSIGNMENTS, ROOT, gradebook=False)
-    serial = autograde.scratch_course(base / "serial", [A1], ROOT, gradebook=False) if A1 in ASSIGNMENTS else None
+    course = gradingkit.scratch_course(base / "course", ASSIGNMENTS, ROOT, gradebook=False)
+    serial = gradingkit.scratch_course(base / "serial", [A1], ROOT, gradebook=False) if A1 in ASSIGNMENTS else None
     for s in SCENARIOS:
-        good = autograde.answered(s.assignment, course)
+        good = gradingkit.answered(s.assignment, course)
         blank = nbformat.read(course / "assignments" / s.assignment / f"{s.assignment}.ipynb", as_version=4)
         nb = s.build(good, blank)
-        autograde.submit(s.assignment, s.student, nb, course)
+        gradingkit.submit(s.assignment, s.student, nb, course)
         if serial and s.assignment == A1 and s.name in SERIAL_SUBSET:
-            autograde.submit(s.assignment, s.student, nb, serial)
+            gradingkit.submit(s.assignment, s.student, nb, serial)
     runs = {}
     if A1 in ASSIGNMENTS:
         runs[A1] = _cli(course, "grade", A1, "--jobs", "2", "--timeout", str(TIMEOUT),
@@ -250,7 +253,7 @@ def _student(graded, key, student):
 
 def _max_points(assignment) -> dict:
     nb = nbformat.read(ROOT / "assignments" / assignment / f"{assignment}.ipynb", as_version=4)
-    return {autograde._grade_id(c): float(c.metadata.nbgrader["points"]) for c in nb.cells
+    return {autograde.grade_id(c): float(c.metadata.nbgrader["points"]) for c in nb.cells
             if c.metadata.get("nbgrader", {}).get("grade")}
 
 
@@ -288,7 +291,7 @@ def test_solution_is_clean_and_release_scores_zero_without_errors(graded, assign
         assert status["status"] == "ok" and not status["notes"], status
         nb = nbformat.read(course / "autograded" / student / assignment / f"{assignment}.ipynb", as_version=4)
         errors = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs if o.output_type == "error"]
-        stderr = [o for c in nb.cells if c.cell_type == "code" and autograde._grade_id(c)
+        stderr = [o for c in nb.cells if c.cell_type == "code" and autograde.grade_id(c)
                   for o in c.outputs if o.output_type == "stream" and o.name == "stderr"]
         assert not errors and not stderr, (errors, stderr)
 

@@ -44,3 +44,31 @@ def test_readme_quick_start_shows_the_two_commands():
     quick = readme.split("## Quick start", 1)[1].split("##", 1)[0]
     assert "make lab" in quick and "make test" in quick
     assert "make test" in (ROOT / ".ci" / "run").read_text()
+
+
+def test_the_wheel_students_install_holds_no_hidden_test_or_reference(tmp_path):
+    """``pip wheel .``: nothing of ``hidden_tests/`` (hidden cases, reference loops) and no
+    solution notebook is in what students install."""
+    import ast
+    import zipfile
+
+    subprocess.run([sys.executable, "-m", "pip", "wheel", str(ROOT), "--no-deps", "--no-build-isolation",
+                    "-q", "-w", str(tmp_path)], check=True, capture_output=True, cwd=tmp_path)
+    (wheel,) = tmp_path.glob("dlcourse-*.whl")
+    with zipfile.ZipFile(wheel) as z:
+        names = z.namelist()
+        texts = {n: z.read(n).decode("utf-8", "replace") for n in names if n.endswith((".py", ".json", ".txt"))}
+    assert any(n.startswith("course/grading/") for n in names), names    # the checks are in it...
+    assert not [n for n in names if "hidden_tests" in n or "solutions" in n or n.endswith(".ipynb")], names
+    secrets = set()
+    for path in (ROOT / "hidden_tests").glob("*.py"):
+        tree = ast.parse(path.read_text())
+        for node in tree.body:
+            if isinstance(node, (ast.FunctionDef, ast.ClassDef)):   # a reference: its code, line by line
+                body = ast.get_source_segment(path.read_text(), node).splitlines()[1:]
+                secrets |= {line.strip() for line in body if len(line.strip()) >= 30 and '"""' not in line}
+            elif isinstance(node, ast.Assign) and isinstance(node.value, ast.List):
+                secrets.add(ast.get_source_segment(path.read_text(), node.value))
+    assert len(secrets) >= 10
+    leaks = sorted({s for s in secrets for text in texts.values() if s in text})
+    assert leaks == [], f"hidden tests in the wheel: {leaks}"      # ...but no hidden case or reference

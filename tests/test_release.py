@@ -101,9 +101,9 @@ def test_release_holds_no_solution_code_and_no_hidden_tests(assignment):
         text = "\n".join(c.source for c in released.cells)
         for marker in MARKERS:
             assert marker not in text, f"{path.name}: '{marker}' in the released notebook"
-        by_id = {autograde._grade_id(c): c for c in released.cells if autograde._grade_id(c)}
+        by_id = {autograde.grade_id(c): c for c in released.cells if autograde.grade_id(c)}
         for cell in source.cells:
-            gid = autograde._grade_id(cell)
+            gid = autograde.grade_id(cell)
             secret = _regions(cell.source, "BEGIN SOLUTION", "END SOLUTION") + \
                 _regions(cell.source, "BEGIN HIDDEN TESTS", "END HIDDEN TESTS")
             if not secret:

@@ -28,7 +28,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from course.grading import Question, graded, shapes
+from course.grading.core import Question, compare, graded, shapes
 
 __all__ = ["affine_forward", "affine_backward", "relu", "softmax_loss", "numeric_gradient",
            "two_layer_loss"]
@@ -37,7 +37,6 @@ ATOL, RTOL = 1e-6, 1e-4   # forgiving enough for float32 arithmetic, far below a
 
 # (seed, N, D, M) for the affine layer; hidden ones add N = 1, D = 1 and wide/tall shapes
 AFFINE_VISIBLE = [(0, 4, 5, 3), (1, 3, 6, 4)]
-AFFINE_HIDDEN = [(10, 1, 3, 2), (11, 7, 2, 9), (12, 5, 1, 1), (13, 16, 10, 8)]
 
 
 def _rng(seed: int) -> np.random.Generator:
@@ -70,11 +69,11 @@ def affine_forward(fn, points: float = 2, hidden: bool = False) -> float:
     Returns the points earned (all or nothing: right in every case).
     """
     q = Question("affine_forward", {"out": 1}, points, hidden)
-    for label, (seed, N, D, M) in q.cases(AFFINE_VISIBLE, AFFINE_HIDDEN):
+    for label, (seed, N, D, M) in q.cases(AFFINE_VISIBLE, "a1.AFFINE"):
         x, w, b, _ = _affine_inputs(seed, N, D, M)
         expected = (_t(x) @ _t(w) + _t(b)).numpy()
         label = f"{label} ({shapes(x=x, w=w, b=b)})"
-        ok, out = q.call(fn, x, w, b, label=label)
+        ok, out = q.run("call", fn, x, w, b, label=label)
         if ok:
             q.compare("out", out, expected, label, ATOL, RTOL)
     return q.result()
@@ -88,12 +87,12 @@ def affine_backward(fn, points: float = 3, hidden: bool = False) -> float:
     Parts dx, dw and db earn a third of the points each.
     """
     q = Question("affine_backward", {"dx": 1, "dw": 1, "db": 1}, points, hidden)
-    for label, (seed, N, D, M) in q.cases(AFFINE_VISIBLE, AFFINE_HIDDEN):
+    for label, (seed, N, D, M) in q.cases(AFFINE_VISIBLE, "a1.AFFINE"):
         x, w, b, dout = _affine_inputs(seed, N, D, M)
         tx, tw, tb = _t(x, True), _t(w, True), _t(b, True)
         ((tx @ tw + tb) * _t(dout)).sum().backward()  # sum(out * dout): its gradient is the VJP
         label = f"{label} ({shapes(dout=dout, x=x, w=w, b=b)})"
-        ok, value = q.call(fn, dout, x, w, b, label=label)
+        ok, value = q.run("call", fn, dout, x, w, b, label=label)
         got = q.unpack(value, ["dx", "dw", "db"], label) if ok else None
         if got is not None:
             for name, g, ref in zip(("dx", "dw", "db"), got, (tx.grad, tw.grad, tb.grad)):
@@ -105,7 +104,6 @@ def affine_backward(fn, points: float = 3, hidden: bool = False) -> float:
 # Q3: ReLU
 # --------------------------------------------------------------------------------------------
 RELU_VISIBLE = [(0, (4, 5)), (1, (3, 2))]
-RELU_HIDDEN = [(10, (1, 7)), (11, (6,)), (12, (2, 3, 4))]
 
 
 @graded
@@ -114,17 +112,17 @@ def relu(forward, backward, points: float = 3, hidden: bool = False) -> float:
     -> dx`` (2/3) against ``torch.relu`` and its autograd; any shape, no entry of x is 0.
     """
     q = Question("relu", {"forward": 1, "backward": 2}, points, hidden)
-    for label, (seed, shape) in q.cases(RELU_VISIBLE, RELU_HIDDEN):
+    for label, (seed, shape) in q.cases(RELU_VISIBLE, "a1.RELU"):
         rng = _rng(seed)
         x, dout = _away_from_zero(rng, *shape), rng.standard_normal(shape)
         tx = _t(x, True)
         out = torch.relu(tx)
         (out * _t(dout)).sum().backward()
         label = f"{label} ({shapes(x=x)})"
-        ok, got = q.call(forward, x, label=label, parts=["forward"])
+        ok, got = q.run("call", forward, x, label=label, parts=["forward"])
         if ok:
             q.compare("forward", got, out.detach().numpy(), label, ATOL, RTOL, "relu_forward")
-        ok, got = q.call(backward, dout, x, label=label, parts=["backward"])
+        ok, got = q.run("call", backward, dout, x, label=label, parts=["backward"])
         if ok:
             q.compare("backward", got, tx.grad.numpy(), label, ATOL, RTOL, "relu_backward")
     return q.result()
@@ -134,7 +132,6 @@ def relu(forward, backward, points: float = 3, hidden: bool = False) -> float:
 # Q4: softmax loss
 # --------------------------------------------------------------------------------------------
 SOFTMAX_VISIBLE = [(0, 5, 3), (1, 8, 10)]
-SOFTMAX_HIDDEN = [(10, 1, 4), (11, 32, 10), (12, 6, 2), (13, 4, 3, 50.0)]  # last: huge scores
 
 
 def _softmax_inputs(seed: int, N: int, C: int, scale: float = 1.0):
@@ -153,13 +150,13 @@ def softmax_loss(fn, points: float = 4, hidden: bool = False) -> float:
     case has scores around +-100, where an unshifted ``exp`` overflows.
     """
     q = Question("softmax_loss", {"loss": 1, "dscores": 1}, points, hidden)
-    for label, (seed, N, C, *scale) in q.cases(SOFTMAX_VISIBLE, SOFTMAX_HIDDEN):
+    for label, (seed, N, C, *scale) in q.cases(SOFTMAX_VISIBLE, "a1.SOFTMAX"):
         scores, y = _softmax_inputs(seed, N, C, *scale)
         ts = _t(scores, True)
         loss = F.cross_entropy(ts, torch.as_tensor(y))
         loss.backward()
         label = f"{label} ({shapes(scores=scores, y=y)})"
-        ok, value = q.call(fn, scores, y, label=label)
+        ok, value = q.run("call", fn, scores, y, label=label)
         got = q.unpack(value, ["loss", "dscores"], label) if ok else None
         if got is not None:
             q.compare("loss", got[0], loss.item(), label, ATOL, RTOL, "loss")
@@ -171,22 +168,16 @@ def softmax_loss(fn, points: float = 4, hidden: bool = False) -> float:
 # Q5: numeric gradient
 # --------------------------------------------------------------------------------------------
 NUMERIC_VISIBLE = [(0, (5,)), (1, (3, 4))]
-NUMERIC_HIDDEN = [(10, (1,)), (11, (2, 3, 2)), (12, (4, 1))]
 
 
-def _scalar_function(seed: int, shape):
-    """A smooth scalar function of an array, in torch (for autograd) and as a numpy callable."""
+def _scalar_inputs(seed: int, shape):
+    """The coefficients of ``probes.scalar_function`` and a point ``x``; the exact gradient."""
     rng = _rng(seed)
-    c = torch.as_tensor(rng.standard_normal(shape))
-    d = torch.as_tensor(rng.standard_normal(shape))
-
-    def f_torch(x: torch.Tensor) -> torch.Tensor:
-        return (torch.sin(x) * c).sum() + 0.5 * (x * x * d).sum() + torch.tanh(x.sum())
-
-    def f(x) -> float:
-        return float(f_torch(torch.as_tensor(np.asarray(x, dtype=np.float64))))
-
-    return f, f_torch
+    c, d = rng.standard_normal(shape), rng.standard_normal(shape)
+    x = _rng(seed + 500).standard_normal(shape)
+    tx = _t(x, True)
+    ((torch.sin(tx) * _t(c)).sum() + 0.5 * (tx * tx * _t(d)).sum() + torch.tanh(tx.sum())).backward()
+    return c, d, x, tx.grad.numpy()
 
 
 @graded
@@ -194,22 +185,20 @@ def numeric_gradient(fn, points: float = 3, hidden: bool = False) -> float:
     """Check ``numeric_gradient(f, x, h=1e-5)``: the central-difference gradient of a scalar ``f``.
 
     x: float64 array of any shape -> grad, same shape. It must be within 1e-7 + 1e-6*|g| of the
-    exact gradient (a forward difference is too inaccurate for that) and leave x as it was.
+    exact gradient (a forward difference is too inaccurate for that) and leave x as it was (up
+    to rounding: restoring an entry by ``+h, -2h, +h`` may move it by a bit, which is fine).
     """
     q = Question("numeric_gradient", {"gradient": 1}, points, hidden)
-    for label, (seed, shape) in q.cases(NUMERIC_VISIBLE, NUMERIC_HIDDEN):
-        f, f_torch = _scalar_function(seed, shape)
-        x = _rng(seed + 500).standard_normal(shape)
-        tx = _t(x, True)
-        f_torch(tx).backward()
+    for label, (seed, shape) in q.cases(NUMERIC_VISIBLE, "a1.NUMERIC"):
+        c, d, x, expected = _scalar_inputs(seed, shape)
         label = f"{label} (x {x.shape})"
-        x_given = x.copy()
-        ok, grad = q.call(fn, f, x_given, 1e-5, label=label, copy_args=False)
+        ok, value = q.run("numeric_gradient", fn, c, d, x, 1e-5, label=label)
         if not ok:
             continue
-        if not q.compare("gradient", grad, tx.grad.numpy(), label, 1e-7, 1e-6):
+        grad, x_after = value
+        if not q.compare("gradient", grad, expected, label, 1e-7, 1e-6):
             continue
-        q.record("gradient", np.array_equal(x_given, x),
+        q.record("gradient", compare(x_after, x, 1e-12, 1e-12) is None,
                  f"{label}: the gradient is right, but x was changed; put each entry back "
                  f"after perturbing it")
     return q.result()
@@ -220,7 +209,6 @@ def numeric_gradient(fn, points: float = 3, hidden: bool = False) -> float:
 # --------------------------------------------------------------------------------------------
 # (seed, N, D, H, C, reg)
 NET_VISIBLE = [(0, 5, 4, 6, 3, 0.0), (1, 8, 6, 10, 4, 0.1)]
-NET_HIDDEN = [(10, 1, 3, 5, 2, 0.0), (11, 16, 12, 7, 10, 0.05), (12, 4, 2, 3, 5, 1.0)]
 NET_KEYS = ("W1", "b1", "W2", "b2")
 
 
@@ -245,7 +233,7 @@ def two_layer_loss(fn, points: float = 5, hidden: bool = False) -> float:
     arrays of the same shapes. X (N, D), y (N,). Parts: loss, W1, b1, W2, b2 (1/5 each).
     """
     q = Question("two_layer_loss", {"loss": 1, **{k: 1 for k in NET_KEYS}}, points, hidden)
-    for label, (seed, N, D, H, C, reg) in q.cases(NET_VISIBLE, NET_HIDDEN):
+    for label, (seed, N, D, H, C, reg) in q.cases(NET_VISIBLE, "a1.NET"):
         X, y, params = _net_inputs(seed, N, D, H, C)
         tp = {k: _t(v, True) for k, v in params.items()}
         scores = torch.relu(_t(X) @ tp["W1"] + tp["b1"]) @ tp["W2"] + tp["b2"]
@@ -253,7 +241,7 @@ def two_layer_loss(fn, points: float = 5, hidden: bool = False) -> float:
         loss = loss + reg * ((tp["W1"] ** 2).sum() + (tp["W2"] ** 2).sum())
         loss.backward()
         label = f"{label} ({shapes(X=X, W1=params['W1'], W2=params['W2'], reg=reg)})"
-        ok, value = q.call(fn, X, y, params, reg, label=label)
+        ok, value = q.run("call", fn, X, y, params, reg, label=label)
         got = q.unpack(value, ["loss", "grads"], label) if ok else None
         if got is None:
             continue

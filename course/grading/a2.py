@@ -15,20 +15,19 @@ fit            ``fit(model, X, y, num_epochs, lr) -> losses``:  4       returns 
                (recorded before that epoch's update)
 =============  ===============================================  ======  ===========================
 
-References: autograd on ``x * torch.sigmoid(x)``; the same formula with the module's own weights;
-and a copy of the model trained by the reference loop (same start, so the loss values must agree
-step by step). All data is generated from fixed seeds; global random state is left untouched.
+References: autograd on ``x * torch.sigmoid(x)``; the same formula with weights the check loads
+into the learner's module; the model's loss before and after training, computed by the check
+from the state the learner's loop leaves. The hidden run also compares the loss trajectory with
+the instructor's reference loop (``hidden_tests/a2.py``). All data is generated from fixed
+seeds; global random state is left untouched.
 """
 from __future__ import annotations
 
-import copy
-
 import torch
 import torch.nn.functional as F
-from torch import nn
 
-from course import check
-from course.grading import Question, graded, loss_list, shapes
+from course.grading.core import Question, graded, loss_list, shapes
+from course.grading.probes import make_model
 
 __all__ = ["silu_function", "gated_linear", "fit"]
 
@@ -41,22 +40,6 @@ def _gen(seed: int) -> torch.Generator:
 # Q1: a custom autograd Function
 # --------------------------------------------------------------------------------------------
 SILU_VISIBLE = [(0, (5,), torch.float64), (1, (3, 4), torch.float64)]
-SILU_HIDDEN = [(10, (1,), torch.float64), (11, (2, 3, 4), torch.float64), (12, (6,), torch.float32)]
-
-
-def _silu_apply(cls, x):
-    return cls.apply(x)
-
-
-def _silu_backward(cls, x, g):
-    x = x.detach().clone().requires_grad_(True)
-    y = cls.apply(x)
-    if not isinstance(y, torch.Tensor):
-        raise TypeError(f"forward returned {check.describe(y)}, not a tensor")
-    if y.grad_fn is None:
-        raise RuntimeError("the output has no grad_fn: apply the Function with SiLU.apply(x)")
-    (y * g).sum().backward()
-    return x.grad
 
 
 @graded
@@ -69,10 +52,7 @@ def silu_function(cls, points: float = 3, hidden: bool = False) -> float:
     ``x * torch.sigmoid(x)``.
     """
     q = Question("SiLU (autograd Function)", {"forward": 1, "backward": 2}, points, hidden)
-    if not (isinstance(cls, type) and issubclass(cls, torch.autograd.Function)):
-        q.fail(q.parts, f"expected a subclass of torch.autograd.Function, got {check.describe(cls)}")
-        return q.result()
-    for label, (seed, shape, dtype) in q.cases(SILU_VISIBLE, SILU_HIDDEN):
+    for label, (seed, shape, dtype) in q.cases(SILU_VISIBLE, "a2.SILU"):
         g = _gen(seed)
         x = torch.randn(shape, generator=g, dtype=torch.float64).to(dtype) * 2
         dy = torch.randn(shape, generator=g, dtype=torch.float64).to(dtype)
@@ -81,10 +61,10 @@ def silu_function(cls, points: float = 3, hidden: bool = False) -> float:
         (yr * dy).sum().backward()
         label = f"{label} ({shapes(x=x)}, {str(dtype).replace('torch.', '')})"
         tol = (1e-6, 1e-5) if dtype == torch.float64 else (1e-5, 1e-4)
-        ok, y = q.call(_silu_apply, cls, x, label=label, parts=["forward"], key=cls)
+        ok, y = q.run("function_forward", cls, x, label=label, parts=["forward"])
         if ok:
             q.compare("forward", y, yr.detach(), label, *tol, what="forward")
-        ok, grad = q.call(_silu_backward, cls, x, dy, label=label, parts=["backward"], key=cls)
+        ok, grad = q.run("function_backward", cls, x, dy, label=label, parts=["backward"])
         if ok:
             if grad is None:
                 q.record("backward", False, f"{label}: no gradient reached x (x.grad is None); "
@@ -99,33 +79,21 @@ def silu_function(cls, points: float = 3, hidden: bool = False) -> float:
 # --------------------------------------------------------------------------------------------
 # (seed, in_features, out_features, N)
 GATED_VISIBLE = [(0, 4, 3, 5), (1, 6, 2, 8)]
-GATED_HIDDEN = [(10, 1, 1, 3), (11, 8, 16, 1), (12, 3, 5, 7)]
+GATED_NAMES = ("value.weight", "value.bias", "gate.weight", "gate.bias")
 
 
 def _gated_reference(x, Wv, bv, Wg, bg):
     return torch.relu(F.linear(x, Wv, bv) * torch.sigmoid(F.linear(x, Wg, bg)))
 
 
-def _linear(module, name: str, n_in: int, n_out: int) -> str | None:
-    layer = getattr(module, name, None)
-    if not isinstance(layer, nn.Linear):
-        return f"self.{name} should be an nn.Linear, got {check.describe(layer)}"
-    if (layer.in_features, layer.out_features) != (n_in, n_out) or layer.bias is None:
-        return (f"self.{name} should be nn.Linear({n_in}, {n_out}) with a bias, got "
-                f"nn.Linear({layer.in_features}, {layer.out_features}, bias={layer.bias is not None})")
+def _linear(layers: dict, name: str, n_in: int, n_out: int) -> str | None:
+    layer = layers.get(name, {})
+    if layer.get("type") != "Linear":
+        return f"self.{name} should be an nn.Linear, got {layer.get('type', 'nothing')}"
+    if (layer.get("in_features"), layer.get("out_features")) != (n_in, n_out) or not layer.get("bias"):
+        return (f"self.{name} should be nn.Linear({n_in}, {n_out}) with a bias, got nn.Linear("
+                f"{layer.get('in_features')}, {layer.get('out_features')}, bias={layer.get('bias')})")
     return None
-
-
-def _forward(model, x):
-    return model(x)
-
-
-def _backward(model, x, g):
-    model.zero_grad(set_to_none=True)
-    x = x.detach().clone().requires_grad_(True)
-    (model(x) * g).sum().backward()
-    return [x.grad] + [p.grad for p in (model.value.weight, model.value.bias,
-                                        model.gate.weight, model.gate.bias)]
 
 
 @graded
@@ -135,47 +103,47 @@ def gated_linear(cls, points: float = 5, hidden: bool = False) -> float:
     x: (N, in_features) -> (N, out_features). Parts: structure (1/5: an nn.Module with
     ``nn.Linear`` layers ``value`` and ``gate``, 2 * (in * out + out) parameters), forward (2/5)
     and backward (2/5: the gradients of x and of all four parameters, from ``sum(out * g)``).
+    The check loads weights of its own into the module, so the expected values are computed
+    from weights it chose.
     """
     q = Question("GatedLinear (nn.Module)", {"structure": 1, "forward": 2, "backward": 2},
                  points, hidden)
-    for label, (seed, n_in, n_out, N) in q.cases(GATED_VISIBLE, GATED_HIDDEN):
+    for label, (seed, n_in, n_out, N) in q.cases(GATED_VISIBLE, "a2.GATED"):
         g = _gen(seed)
         x = torch.randn(N, n_in, generator=g)
         dy = torch.randn(N, n_out, generator=g)
         label = f"{label} (GatedLinear({n_in}, {n_out}), {shapes(x=x)})"
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed)
-            ok, model = q.call(cls, n_in, n_out, label=label, key=cls)
+        ok, info = q.run("module_parameters", cls, (n_in, n_out), seed, label=label)
         if not ok:
             continue
-        if not isinstance(model, nn.Module):
-            q.fail(q.parts, f"{label}: GatedLinear(...) should be an nn.Module, got {check.describe(model)}")
-            continue
-        problem = _linear(model, "value", n_in, n_out) or _linear(model, "gate", n_in, n_out)
+        problem = _linear(info["layers"], "value", n_in, n_out) or _linear(info["layers"], "gate", n_in, n_out)
         if problem:
             q.fail(q.parts, f"{label}: {problem}")
             continue
-        count = sum(p.numel() for p in model.parameters())
+        count = sum(int(t.numel()) for t in info["params"].values())
         q.record("structure", count == 2 * (n_in * n_out + n_out),
                  f"{label}: expected {2 * (n_in * n_out + n_out)} parameters, found {count}")
-        weights = [t.detach().clone() for t in (model.value.weight, model.value.bias,
-                                                 model.gate.weight, model.gate.bias)]
-        ok, out = q.call(_forward, model, x.clone(), label=label, parts=["forward"], key=cls,
-                         copy_args=False)
-        if ok:
-            q.compare("forward", out, _gated_reference(x, *weights), label, 1e-5, 1e-4)
+        state = {name: torch.randn(info["params"][name].shape, generator=g) for name in GATED_NAMES}
+        weights = [state[name] for name in GATED_NAMES]
         leaves = [x.clone().requires_grad_(True)] + [w.clone().requires_grad_(True) for w in weights]
-        (_gated_reference(*leaves) * dy).sum().backward()
-        ok, grads = q.call(_backward, model, x.clone(), dy, label=label, parts=["backward"],
-                           key=cls, copy_args=False)
-        if ok:
-            names = ["x", "value.weight", "value.bias", "gate.weight", "gate.bias"]
-            for name, got, leaf in zip(names, grads, leaves):
-                if got is None:
-                    q.record("backward", False, f"{label}: no gradient reached {name}")
-                    break
-                if not q.compare("backward", got, leaf.grad, label, 1e-5, 1e-4, f"{name}.grad"):
-                    break
+        expected = _gated_reference(*leaves)
+        (expected * dy).sum().backward()
+        ok, run = q.run("module_run", cls, (n_in, n_out), seed, x, dy, state, label=label,
+                        parts=["forward", "backward"])
+        if not ok:
+            continue
+        q.compare("forward", run["out"], expected.detach(), label, 1e-5, 1e-4)
+        if run.get("backward_error"):
+            q.fail(["backward" if "backward" in q.parts else "gradients"],
+                   f"{label}: the backward pass {run['backward_error']}")
+            continue
+        grads = {"x": run.get("x_grad"), **run.get("grads", {})}
+        for name, leaf in zip(("x",) + GATED_NAMES, leaves):
+            if grads.get(name) is None:
+                q.record("backward", False, f"{label}: no gradient reached {name}")
+                break
+            if not q.compare("backward", grads[name], leaf.grad, label, 1e-5, 1e-4, f"{name}.grad"):
+                break
     return q.result()
 
 
@@ -184,30 +152,21 @@ def gated_linear(cls, points: float = 5, hidden: bool = False) -> float:
 # --------------------------------------------------------------------------------------------
 # (seed, N, D, num_epochs, lr)
 FIT_VISIBLE = [(0, 64, 3, 60, 0.1)]
-FIT_HIDDEN = [(10, 32, 5, 80, 0.05), (11, 100, 1, 40, 0.2), (12, 8, 2, 30, 0.1)]
 
 
 def _regression(seed: int, N: int, D: int):
+    """Data (X (N, D), y (N, 1)) and a starting state of ``nn.Linear(D, 1)``."""
     g = _gen(seed)
     X = torch.randn(N, D, generator=g)
     w = torch.randn(D, 1, generator=g)
     y = X @ w + 0.5 + 0.01 * torch.randn(N, 1, generator=g)   # (N, D) @ (D, 1) -> (N, 1)
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        model = nn.Linear(D, 1)
-    return X, y, model
+    state = {"weight": torch.randn(1, D, generator=g) * 0.3, "bias": torch.randn(1, generator=g) * 0.3}
+    return X, y, state
 
 
-def _reference_fit(model, X, y, num_epochs: int, lr: float) -> list[float]:
-    optimizer = torch.optim.SGD(model.parameters(), lr=lr)
-    losses = []
-    for _ in range(num_epochs):
-        loss = F.mse_loss(model(X), y)
-        losses.append(loss.item())
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-    return losses
+def _mse(arch, state, X, y) -> float:
+    with torch.no_grad():
+        return F.mse_loss(make_model(arch, state)(X), y).item()
 
 
 @graded
@@ -217,28 +176,32 @@ def fit(fn, points: float = 4, hidden: bool = False) -> float:
     X: (N, D) float32, y: (N, 1), model: ``nn.Linear(D, 1)``. Each epoch is one full-batch step
     of ``torch.optim.SGD(model.parameters(), lr=lr)`` on the mean squared error, and ``losses``
     holds each epoch's loss as a number, computed before that epoch's update. Parts: returns
-    (1/4: ``num_epochs`` numbers), trajectory (2/4: equal to the reference loop's losses) and fits
-    (1/4: the model passed in ends with less than half its starting loss).
+    (1/4: ``num_epochs`` numbers), trajectory (2/4: the first loss is the model's starting loss
+    and the losses fall; the hidden run compares every value with the reference loop's) and
+    fits (1/4: the model passed in ends with less than half its starting loss).
     """
     q = Question("fit (training loop)", {"returns": 1, "trajectory": 2, "fits": 1}, points, hidden)
-    for label, (seed, N, D, num_epochs, lr) in q.cases(FIT_VISIBLE, FIT_HIDDEN):
-        X, y, model = _regression(seed, N, D)
-        with torch.no_grad():
-            start = F.mse_loss(model(X), y).item()
-        expected = _reference_fit(copy.deepcopy(model), X, y, num_epochs, lr)
+    reference = q.hidden_value("a2.reference_fit")
+    for label, (seed, N, D, num_epochs, lr) in q.cases(FIT_VISIBLE, "a2.FIT"):
+        X, y, state = _regression(seed, N, D)
+        arch = ("linear", D)
+        start = _mse(arch, state, X, y)
         label = f"{label} ({shapes(X=X, y=y, num_epochs=num_epochs, lr=lr)})"
-        ok, losses = q.call(fn, model, X.clone(), y.clone(), num_epochs, lr, label=label,
-                            copy_args=False)
+        ok, run = q.run("train_function", fn, arch, state, X, y, num_epochs, lr, label=label)
         if not ok:
             continue
-        values, problem = loss_list(losses, num_epochs)
+        values, problem = loss_list(run["value"], num_epochs)
         if not q.record("returns", problem is None, f"{label}: {problem}"):
             q.fail(["trajectory"], f"{label}: {problem}")
-        else:
+        elif reference is not None:
+            expected = reference(make_model(arch, state), X, y, num_epochs, lr)
             q.compare("trajectory", values, expected, label, 1e-5, 1e-3, "losses")
+        elif q.compare("trajectory", values[0], start, label, 1e-5, 1e-4,
+                       "the first loss (the model's loss before any update)"):
+            q.record("trajectory", values[-1] < values[0],
+                     f"{label}: the losses did not fall ({values[0]:.4g} -> {values[-1]:.4g})")
         try:
-            with torch.no_grad():
-                end = F.mse_loss(model(X), y).item()
+            end = _mse(arch, run["state"], X, y)
         except Exception as err:  # noqa: BLE001 - e.g. parameters replaced by something odd
             q.record("fits", False, f"{label}: the model no longer runs after fit ({err})")
             continue

@@ -5,13 +5,17 @@ check            learner's object                                 points  parts
 ===============  ===============================================  ======  =========================
 titanic_dataset  ``TitanicDataset(df)``, a ``Dataset`` over a     5       length 1, items 1,
                  Titanic DataFrame; item ``i`` is ``(x, y)``:             features 2, labels 1
-                 x float32 (6,), y float32 (1,)
+                 x float32 (6,), y float32 (1,)                           (values count whatever
+                                                                          the dtype or shape)
 mnist_mlp        ``MnistMLP()``: (N, 1, 28, 28) -> logits         3       output 1, parameters 1,
-                 (N, 10), layers 784-256-128-10 with ReLU                 logits 1
+                 (N, 10), layers 784-256-128-10 with ReLU                 logits 1 (equal to the
+                 between the layers, none on the logits                   spec's formula with
+                                                                          weights the check loads)
 predict_proba    ``predict_proba(model, X) -> probabilities``     2       probabilities 1,
                  (N, 10), in eval mode and without autograd               no_grad 1
 train_epoch      ``train_epoch(model, loader, optimizer,          4       returns 1, update 2,
-                 device) -> mean batch loss`` (cross-entropy)             learns 1
+                 device) -> mean batch loss`` (cross-entropy);            learns 1
+                 the model (with dropout) arrives in eval mode
 ===============  ===============================================  ======  =========================
 
 Features of the Titanic dataset, in this order: ``Pclass``, ``Sex`` (1 for female, 0 for male),
@@ -25,16 +29,15 @@ nothing is downloaded.
 """
 from __future__ import annotations
 
-import copy
 import io
 
 import numpy as np
 import torch
 import torch.nn.functional as F
-from torch import nn
 
 from course import check
-from course.grading import Question, graded, plain, shape_of
+from course.grading.core import Question, compare, graded, loss_list, plain, shape_of
+from course.grading.probes import epoch_setup, make_model
 
 __all__ = ["titanic_dataset", "mnist_mlp", "predict_proba", "train_epoch", "titanic_frame"]
 
@@ -72,27 +75,45 @@ def titanic_frame(seed: int, n: int, missing_age: float = 0.2):
     return pd.read_csv(io.StringIO(df.to_csv(index=False)))
 
 
-def _titanic_reference(df, ddof: int) -> tuple[np.ndarray, np.ndarray]:
-    f = df[list(FEATURES)].copy()
-    f["Sex"] = (f["Sex"] == "female").astype(float)
-    f["Age"] = f["Age"].fillna(f["Age"].median())
-    X = f.to_numpy(dtype=np.float64)
-    X = (X - X.mean(axis=0)) / X.std(axis=0, ddof=ddof)
-    return X, df["Survived"].to_numpy(dtype=np.float64)[:, None]
-
-
-def _all_items(ds, n: int):
-    return [ds[i] for i in range(n)]
-
-
-def _one_batch(ds, batch_size: int):
-    loader = torch.utils.data.DataLoader(ds, batch_size=batch_size, shuffle=False)
-    return next(iter(loader))
-
-
-# (seed, rows, share of missing ages)
 TITANIC_VISIBLE = [(0, 40, 0.2)]
-TITANIC_HIDDEN = [(10, 7, 0.3), (11, 120, 0.5), (12, 25, 0.0)]
+
+
+def _features_problem(X: np.ndarray, df, reference) -> str | None:
+    """Why the stacked features ``X`` (n, 6) are wrong, or None.
+
+    With the hidden reference: equal to it (either ddof). Without (the student's notebook):
+    no NaN, every column standardised, and each column an increasing function of its raw column
+    (so the order and the Sex encoding are right) where the age is known.
+    """
+    if X.ndim != 2 or X.shape[1] != 6:
+        return f"expected 6 features per passenger, got an array of shape {X.shape}"
+    if reference is not None:
+        why = [compare(X, reference(df, ddof)[0], 1e-5, 1e-4) for ddof in (1, 0)]
+        hint = " (a missing age left as NaN?)" if "nan" in str(why[0]) else ""
+        return None if None in why else f"features: {why[0]}{hint}"
+    if np.isnan(X).any():
+        return "features: some values are NaN (a missing age left as NaN?)"
+    std = X.std(axis=0)
+    if not (np.allclose(X.mean(axis=0), 0, atol=1e-4) and
+            (np.allclose(std, 1, atol=1e-3) or np.allclose(X.std(axis=0, ddof=1), 1, atol=1e-3))):
+        return (f"features: each column should have mean 0 and standard deviation 1; got means "
+                f"{np.round(X.mean(axis=0), 3).tolist()} and stds {np.round(std, 3).tolist()}")
+    raw = df[list(FEATURES)].assign(Sex=(df["Sex"] == "female").astype(float)).to_numpy(dtype=np.float64)
+    known = ~np.isnan(raw).any(axis=1)
+    for j, name in enumerate(FEATURES):
+        a, b = raw[known, j], X[known, j]
+        if a.std() == 0 or np.corrcoef(a, b)[0, 1] < 0.9999:
+            return (f"features: column {j} should be {name}" + (" (1 for female, 0 for male)" if name == "Sex" else "")
+                    + ", standardised; it does not follow that column")
+    return None
+
+
+def _stack(items, index: int, size: int) -> np.ndarray:
+    """Element ``index`` of every item as float64 numbers, each flattened to ``size`` values."""
+    rows = [plain(item[index]).reshape(-1) for item in items]
+    if any(r.size != size for r in rows):
+        raise check.NotANumber(f"expected {size} value(s) per item")
+    return np.stack(rows)
 
 
 @graded
@@ -101,51 +122,49 @@ def titanic_dataset(cls, points: float = 5, hidden: bool = False) -> float:
 
     ``len(ds)`` must be the number of rows (length, 1/5); ``ds[i]`` a pair ``(x, y)`` of float32
     tensors of shapes (6,) and (1,) that a ``DataLoader`` batches into (B, 6) and (B, 1)
-    (items, 1/5); the stacked x must equal the preprocessed features (features, 2/5) and the
-    stacked y the ``Survived`` column (labels, 1/5).
+    (items, 1/5); the stacked x must be the preprocessed features (features, 2/5) and the
+    stacked y the ``Survived`` column (labels, 1/5). The values earn their points even when an
+    item's dtype or shape is off (that costs the items part only).
     """
     q = Question("TitanicDataset", {"length": 1, "items": 1, "features": 2, "labels": 1},
                  points, hidden)
-    for label, (seed, n, missing) in q.cases(TITANIC_VISIBLE, TITANIC_HIDDEN):
+    reference = q.hidden_value("a3.titanic_reference")
+    for label, (seed, n, missing) in q.cases(TITANIC_VISIBLE, "a3.TITANIC"):
         df = titanic_frame(seed, n, missing)
+        csv = df.to_csv(index=False)
         label = f"{label} (a DataFrame of {n} rows, {int(df['Age'].isna().sum())} ages missing)"
-        ok, ds = q.call(cls, df.copy(), label=label, key=cls)
-        if not ok:
-            continue
-        ok, length = q.call(len, ds, label=label, parts=["length"], key=cls, copy_args=False)
+        ok, length = q.run("dataset_len", cls, csv, label=label, parts=["length"])
         if ok:
             q.record("length", isinstance(length, int) and length == n,
                      f"{label}: len(dataset) should be {n}, got {length!r}")
-        ok, items = q.call(_all_items, ds, n, label=label,
-                           parts=["items", "features", "labels"], key=cls, copy_args=False)
+        ok, items = q.run("dataset_items", cls, csv, label=label, parts=["items", "features", "labels"])
         if not ok:
             continue
         problem = next(filter(None, (_item_problem(item, i) for i, item in enumerate(items))), None)
         if problem is None:
-            ok, batch = q.call(_one_batch, ds, min(4, n), label=label, parts=["items"], key=cls,
-                               copy_args=False)
+            ok, batch = q.run("dataset_batch", cls, csv, min(4, n), label=label, parts=["items"])
             if ok:
                 got = [shape_of(b) for b in batch] if isinstance(batch, (list, tuple)) else None
                 want = [(min(4, n), 6), (min(4, n), 1)]
                 problem = None if got == want else (
                     f"a DataLoader batch of {min(4, n)} should have shapes {want}, got {got}")
-        if not q.record("items", problem is None, f"{label}: {problem}"):
+        if problem is not None:
+            q.record("items", False, f"{label}: {problem}")
+        elif ok:
+            q.record("items", True)
+        pairs = all(isinstance(i, (tuple, list)) and len(i) == 2 for i in items) and len(items) == n
+        if not pairs:
             q.fail(["features", "labels"], f"{label}: {problem}")
             continue
-        X = torch.stack([x for x, _ in items])
-        y = torch.stack([t for _, t in items])
-        reference = [_titanic_reference(df, ddof) for ddof in (1, 0)]
-        why = [_why(X, ref[0]) for ref in reference]
-        hint = " (a missing age left as NaN?)" if "nan" in str(why[0]) else ""
-        q.record("features", None in why, f"{label}: features: {why[0]}{hint}")
-        q.compare("labels", y, reference[0][1], label, 1e-6, 1e-6, "labels")
+        try:
+            X, y = _stack(items, 0, 6), _stack(items, 1, 1)
+        except Exception as err:  # noqa: BLE001 - not numbers, or the wrong number of them
+            q.fail(["features", "labels"], f"{label}: the items could not be read as numbers ({err})")
+            continue
+        why = _features_problem(X, df, reference)
+        q.record("features", why is None, f"{label}: {why}")
+        q.compare("labels", y, df["Survived"].to_numpy(dtype=np.float64)[:, None], label, 1e-6, 1e-6, "labels")
     return q.result()
-
-
-def _why(got, expected) -> str | None:
-    from course.grading import compare
-
-    return compare(got, expected, 1e-5, 1e-4)
 
 
 def _item_problem(item, i: int) -> str | None:
@@ -165,15 +184,30 @@ def _item_problem(item, i: int) -> str | None:
 # Q2: the classifier module
 # --------------------------------------------------------------------------------------------
 MLP_PARAMETERS = 784 * 256 + 256 + 256 * 128 + 128 + 128 * 10 + 10  # 235,146
+MLP_SIZES = (784, 256, 128, 10)
 MLP_VISIBLE = [(0, 4)]
-MLP_HIDDEN = [(10, 1), (11, 16)]
 
 
-def _logits_and_grads(model, x, y):
-    model.zero_grad(set_to_none=True)
-    out = model(x)
-    F.cross_entropy(out, y).backward()
-    return out.detach(), [p.grad for p in model.parameters()]
+def _linear_chain(params: dict) -> list[tuple[str, str]] | None:
+    """The (weight, bias) names of Linear layers chaining 784 -> 256 -> 128 -> 10, or None."""
+    chain = []
+    for n_in, n_out in zip(MLP_SIZES, MLP_SIZES[1:]):
+        found = [name for name, t in params.items()
+                 if name.endswith("weight") and tuple(t.shape) == (n_out, n_in)]
+        bias = [f"{name[:-len('weight')]}bias" for name in found]
+        if len(found) != 1 or bias[0] not in params:
+            return None
+        chain.append((found[0], bias[0]))
+    return chain
+
+
+def _mlp_reference(x, state, chain):
+    h = x.reshape(x.shape[0], -1)
+    for k, (w, b) in enumerate(chain):
+        h = F.linear(h, state[w], state[b])
+        if k < len(chain) - 1:
+            h = torch.relu(h)
+    return h
 
 
 @graded
@@ -181,41 +215,51 @@ def mnist_mlp(cls, points: float = 3, hidden: bool = False) -> float:
     """Check ``MnistMLP()``: images (N, 1, 28, 28) -> logits (N, 10), 784-256-128-10 with ReLU.
 
     Parts: output (1/3: shape (N, 10), finite), parameters (1/3: exactly 235,146) and logits
-    (1/3: returns scores, not probabilities, and every parameter gets a gradient).
+    (1/3: with weights of the check's choosing loaded into the learner's layers, the output
+    equals ``relu(relu(x W1 + b1) W2 + b2) W3 + b3`` (no activation on the logits; Tanh or a
+    missing ReLU give other values) and every parameter gets a gradient). Run in eval mode.
     """
     q = Question("MnistMLP", {"output": 1, "parameters": 1, "logits": 1}, points, hidden)
-    for label, (seed, N) in q.cases(MLP_VISIBLE, MLP_HIDDEN):
+    for label, (seed, N) in q.cases(MLP_VISIBLE, "a3.MLP"):
         g = torch.Generator().manual_seed(4000 + seed)
         x = torch.randn(N, 1, 28, 28, generator=g)
-        y = torch.randint(0, 10, (N,), generator=g)
         label = f"{label} (x of shape {tuple(x.shape)})"
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed)
-            ok, model = q.call(cls, label=label, key=cls)
+        ok, info = q.run("module_parameters", cls, (), seed, label=label)
         if not ok:
             continue
-        if not isinstance(model, nn.Module):
-            q.fail(q.parts, f"{label}: MnistMLP() should be an nn.Module, got {check.describe(model)}")
-            continue
-        count = sum(p.numel() for p in model.parameters())
+        params = info["params"]
+        count = sum(int(t.numel()) for t in params.values())
         q.record("parameters", count == MLP_PARAMETERS,
                  f"{label}: expected {MLP_PARAMETERS:,} parameters (784-256-128-10), found {count:,}")
-        ok, value = q.call(_logits_and_grads, model, x, y, label=label, parts=["output", "logits"],
-                           key=cls, copy_args=False)
+        state = {name: torch.randn(t.shape, generator=g) / (t.shape[-1] ** 0.5 if t.dim() > 1 else 4.0)
+                 for name, t in params.items()}
+        dy = torch.randn(N, 10, generator=g)
+        ok, run = q.run("module_run", cls, (), seed, x, dy, state, False, label=label,
+                        parts=["output", "logits"])
         if not ok:
             continue
-        out, grads = value
-        if not q.record("output", shape_of(out) == (N, 10) and bool(torch.isfinite(out).all()),
+        out = run["out"]
+        if not q.record("output", shape_of(out) == (N, 10) and bool(torch.isfinite(torch.as_tensor(plain(out))).all()),
                         f"{label}: expected finite logits of shape ({N}, 10), got {check.describe(out)}"):
             q.fail(["logits"], f"{label}: the output has the wrong shape")
             continue
-        sums = out.double().sum(dim=1)
-        probabilities = bool(((out >= 0).all() and torch.allclose(sums, torch.ones_like(sums), atol=1e-4)))
-        missing = sum(gr is None or not bool(gr.abs().sum() > 0) for gr in grads)
-        q.record("logits", not probabilities and missing == 0,
-                 f"{label}: " + ("forward returns probabilities (rows sum to 1); return the logits, "
-                                 "CrossEntropyLoss applies the softmax itself" if probabilities
-                                 else f"{missing} parameter tensor(s) got no gradient"))
+        sums = plain(out).sum(axis=1)
+        if (plain(out) >= 0).all() and np.allclose(sums, 1, atol=1e-4):
+            q.record("logits", False, f"{label}: forward returns probabilities (rows sum to 1); return "
+                                      f"the logits, CrossEntropyLoss applies the softmax itself")
+            continue
+        chain = _linear_chain(params)
+        if chain is None:
+            q.record("logits", False, f"{label}: expected nn.Linear layers 784 -> 256 -> 128 -> 10 "
+                                      f"(weights of shapes (256, 784), (128, 256), (10, 128), with biases)")
+            continue
+        if run.get("backward_error"):
+            q.record("logits", False, f"{label}: the backward pass {run['backward_error']}")
+        elif q.compare("logits", out, _mlp_reference(x, state, chain), label, 1e-4, 1e-4,
+                     "logits (ReLU after the first two layers, nothing after the last)"):
+            grads = run.get("grads", {})
+            missing = [n for n in params if grads.get(n) is None or not bool(torch.as_tensor(plain(grads[n])).abs().sum() > 0)]
+            q.record("logits", not missing, f"{label}: no gradient reached {', '.join(missing)}")
     return q.result()
 
 
@@ -223,14 +267,6 @@ def mnist_mlp(cls, points: float = 3, hidden: bool = False) -> float:
 # Q3: predictions
 # --------------------------------------------------------------------------------------------
 PROBA_VISIBLE = [(0, 5)]
-PROBA_HIDDEN = [(10, 1), (11, 32)]
-
-
-def _proba_model(seed: int) -> nn.Module:
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        model = nn.Sequential(nn.Flatten(), nn.Dropout(0.5), nn.Linear(784, 10))
-    return model.train()   # dropout on: only model.eval() gives the right probabilities
 
 
 @graded
@@ -241,17 +277,17 @@ def predict_proba(fn, points: float = 2, hidden: bool = False) -> float:
     ``softmax(model(X))`` in eval mode) and no_grad (1/2: a tensor that does not require grad).
     """
     q = Question("predict_proba", {"probabilities": 1, "no_grad": 1}, points, hidden)
-    for label, (seed, N) in q.cases(PROBA_VISIBLE, PROBA_HIDDEN):
+    for label, (seed, N) in q.cases(PROBA_VISIBLE, "a3.PROBA"):
         g = torch.Generator().manual_seed(5000 + seed)
         X = torch.randn(N, 1, 28, 28, generator=g)
-        model = _proba_model(seed)
-        reference = copy.deepcopy(model).eval()
+        state = {"2.weight": torch.randn(10, 784, generator=g) / 28, "2.bias": torch.randn(10, generator=g)}
         with torch.no_grad():
-            expected = torch.softmax(reference(X), dim=1)
+            expected = torch.softmax(make_model(("proba",), state, train=False)(X), dim=1)
         label = f"{label} (X of shape {tuple(X.shape)})"
-        ok, probs = q.call(fn, model, X.clone(), label=label, copy_args=False)
+        ok, run = q.run("predict_function", fn, ("proba",), state, X, label=label)
         if not ok:
             continue
+        probs = run["value"]
         why = _why_proba(probs, expected)
         q.record("probabilities", why is None, f"{label}: {why}")
         q.record("no_grad", isinstance(probs, torch.Tensor) and not probs.requires_grad,
@@ -262,8 +298,6 @@ def predict_proba(fn, points: float = 2, hidden: bool = False) -> float:
 
 
 def _why_proba(probs, expected) -> str | None:
-    from course.grading import compare
-
     why = compare(probs, expected, 1e-5, 1e-4)
     if why is None:
         return None
@@ -281,7 +315,7 @@ def _why_proba(probs, expected) -> str | None:
 # --------------------------------------------------------------------------------------------
 # (seed, number of images, batch size)
 EPOCH_VISIBLE = [(0, 128, 32)]
-EPOCH_HIDDEN = [(10, 64, 16), (11, 100, 50)]
+EPOCH_LR, EPOCH_MOMENTUM, EPOCHS = 0.05, 0.9, 6
 
 
 def patterned_digits(seed: int, n: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -295,71 +329,68 @@ def patterned_digits(seed: int, n: int) -> tuple[torch.Tensor, torch.Tensor]:
     return (X - 0.2) / 0.3, y
 
 
-def _epoch_model(seed: int) -> nn.Module:
+def _epoch_state(seed: int) -> dict:
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        return nn.Sequential(nn.Flatten(), nn.Linear(784, 32), nn.ReLU(), nn.Linear(32, 10))
+        return {k: v.clone() for k, v in make_model(("epoch_mlp",)).state_dict().items()}
 
 
-def _reference_epoch(model, loader, optimizer) -> float:
-    model.train()
-    losses = []
-    for xb, yb in loader:
-        loss = F.cross_entropy(model(xb), yb)
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-        losses.append(loss.item())
-    return sum(losses) / len(losses)
-
-
-def _data_loss(model, X, y) -> float:
+def _data_loss(state, X, y) -> float:
     with torch.no_grad():
-        return F.cross_entropy(model(X), y).item()
-
-
-def _epochs(fn, model, loader, optimizer, n: int):
-    return [fn(model, loader, optimizer, "cpu") for _ in range(n)]
+        return F.cross_entropy(make_model(("epoch_mlp",), state, train=False)(X), y).item()
 
 
 @graded
 def train_epoch(fn, points: float = 4, hidden: bool = False) -> float:
     """Check ``train_epoch(model, loader, optimizer, device) -> mean batch loss``.
 
-    One pass over ``loader``: for each batch, move it to ``device``, compute the cross-entropy of
-    the model's logits, zero the gradients, backpropagate, step. Parts: returns (1/4: the mean of
-    the batch losses as a number), update (2/4: the parameters after the epoch equal the
-    reference loop's) and learns (1/4: after 5 more epochs the loss on the data is below half of
-    the starting loss). Data: learnable MNIST-shaped images; model and SGD with momentum are
-    made by the check.
+    One pass over ``loader``: put the model in training mode, then for each batch move it to
+    ``device``, compute the cross-entropy of the model's logits, zero the gradients,
+    backpropagate, step. The model (an MLP with dropout) arrives in eval mode. Parts: returns
+    (1/4: the mean of the batch losses as a number), update (2/4: every forward pass ran in
+    training mode and the epoch lowered the loss; the hidden run compares the parameters after
+    the epoch with the reference loop's) and learns (1/4: after 5 more epochs the loss on the
+    data is below half of the starting loss). Data: learnable MNIST-shaped images.
     """
     q = Question("train_epoch", {"returns": 1, "update": 2, "learns": 1}, points, hidden)
-    for label, (seed, n, batch_size) in q.cases(EPOCH_VISIBLE, EPOCH_HIDDEN):
+    reference = q.hidden_value("a3.reference_epoch")
+    for label, (seed, n, batch_size) in q.cases(EPOCH_VISIBLE, "a3.EPOCH"):
         X, y = patterned_digits(seed, n)
-        data = torch.utils.data.TensorDataset(X, y)
-        model = _epoch_model(seed)
-        reference = copy.deepcopy(model)
-        ref_opt = torch.optim.SGD(reference.parameters(), lr=0.05, momentum=0.9)
-        expected = _reference_epoch(reference, torch.utils.data.DataLoader(data, batch_size), ref_opt)
-        start = _data_loss(model, X, y)
-        optimizer = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
-        loader = torch.utils.data.DataLoader(data, batch_size=batch_size, shuffle=False)
+        state = _epoch_state(seed)
+        start = _data_loss(state, X, y)
         label = f"{label} ({n} images, batch_size={batch_size})"
-        ok, loss = q.call(fn, model, loader, optimizer, "cpu", label=label, copy_args=False)
+        arch = ("epoch_mlp",)
+        ok, run = q.run("train_epochs", fn, arch, state, X, y, batch_size, EPOCH_LR, EPOCH_MOMENTUM,
+                        EPOCHS, seed, label=label)
         if not ok:
             continue
-        q.compare("returns", loss, expected, label, 1e-5, 1e-4, "returned loss")
-        for (name, p), r in zip(model.named_parameters(), reference.parameters()):
-            if not q.compare("update", p.detach(), r.detach(), label, 1e-5, 1e-4,
-                             f"parameter {name} after one epoch"):
-                break
-        ok, _ = q.call(_epochs, fn, model, loader, optimizer, 5, label=label, parts=["learns"],
-                       key=fn, copy_args=False)
-        if ok:
-            ok, end = q.call(_data_loss, model, X, y, label=label, parts=["learns"], key=fn,
-                             copy_args=False)
-        if ok:
-            q.record("learns", end < 0.5 * start,
-                     f"{label}: the loss went from {start:.4g} to {end:.4g} in 6 epochs; it should "
-                     f"fall below half")
+        loss, problem = loss_list([run["first"]], 1)
+        expected = None
+        if reference is not None:
+            model, optimizer, loader = epoch_setup(arch, state, X, y, batch_size, EPOCH_LR, EPOCH_MOMENTUM)
+            with torch.random.fork_rng(devices=[]):
+                torch.manual_seed(seed)
+                expected_loss = reference(model, loader, optimizer)
+            expected = {k: v.detach() for k, v in model.state_dict().items()}
+            q.compare("returns", run["first"], expected_loss, label, 1e-5, 1e-4, "returned loss")
+        else:
+            q.record("returns", problem is None and 0 < float(loss[0]) < 10 * start,
+                     f"{label}: expected the mean batch loss as a number, got {check.describe(run['first'])}")
+        modes = run.get("modes") or []
+        if not q.record("update", bool(modes) and all(modes),
+                        f"{label}: the model was in eval mode during training (call model.train() at the "
+                        f"start of the epoch: dropout must be on while training)"):
+            pass
+        elif expected is not None:
+            for name, value in expected.items():
+                if not q.compare("update", run["state1"].get(name), value, label, 1e-5, 1e-4,
+                                 f"parameter {name} after one epoch"):
+                    break
+        else:
+            after = _data_loss(run["state1"], X, y)
+            q.record("update", after < start, f"{label}: one epoch did not lower the loss ({start:.4g} -> {after:.4g})")
+        end = _data_loss(run["final"], X, y)
+        q.record("learns", end < 0.5 * start,
+                 f"{label}: the loss went from {start:.4g} to {end:.4g} in {EPOCHS} epochs; it should "
+                 f"fall below half")
     return q.result()

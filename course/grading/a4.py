@@ -3,30 +3,34 @@
 ===============  ===============================================  ======  =========================
 check            learner's object                                 points  parts
 ===============  ===============================================  ======  =========================
-inception_block  ``InceptionBlock(in_channels)``: (N, C, H, W)    5       shape 2, parameters 2,
-                 -> (N, 88, H, W), four branches concatenated             gradients 1
+inception_block  ``InceptionBlock(in_channels)``: (N, C, H, W)    5       shape 1, parameters 1,
+                 -> (N, 88, H, W), four branches concatenated             values 2, gradients 1
 residual_block   ``ResidualBlock(channels)``: ``relu(x +          5       shape 1, parameters 1,
                  conv2(relu(conv1(x))))``, 3x3 convs, padding 1           skip 1, values 2
-train_steps      ``train_steps(model, X, y, num_steps, lr) ->     4       returns 1, falls 2,
-                 losses``: full-batch SGD with momentum 0.9 on            trajectory 1
+train_steps      ``train_steps(model, X, y, num_steps, lr) ->     4       returns 1, falls 1,
+                 losses``: full-batch SGD with momentum 0.9 on            trajectory 2
                  the cross-entropy
 ===============  ===============================================  ======  =========================
 
 The Inception block (GoogLeNet's, as in lesson 12) has four branches, each keeping H and W:
 1x1 conv to 16 channels; 1x1 to 16 then 5x5 (padding 2) to 24; 1x1 to 16, 3x3 (padding 1) to
-24, 3x3 (padding 1) to 24; 3x3 average pool (stride 1, padding 1) then 1x1 to 24. Concatenated:
-16 + 24 + 24 + 24 = 88 channels, and ``72 * in_channels + 18,384`` parameters (all convs with bias).
+24, 3x3 (padding 1) to 24; 3x3 average pool (stride 1, padding 1) then 1x1 to 24. Concatenated
+in that order: 16 + 24 + 24 + 24 = 88 channels, and ``72 * in_channels + 18,384`` parameters (all
+convs with bias). No activation inside the block. The values part loads weights of the check's
+choosing into the learner's convolutions (found by their shapes) and compares the output with
+the spec computed by the check, so a missing branch, max instead of average pooling, another
+branch order or an extra ReLU cost those points.
 """
 from __future__ import annotations
 
-import copy
+import itertools
 
 import torch
 import torch.nn.functional as F
-from torch import nn
 
 from course import check
-from course.grading import Question, graded, loss_list, shape_of, shapes
+from course.grading.core import Question, graded, loss_list, shape_of, shapes
+from course.grading.probes import make_model
 
 __all__ = ["inception_block", "residual_block", "train_steps", "inception_parameters"]
 
@@ -41,17 +45,13 @@ def inception_parameters(in_channels: int) -> int:
             + conv(c, 24, 1))
 
 
-def _build(cls, arg, seed):
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        return cls(arg)
-
-
-def _grads(model, x, g):
-    model.zero_grad(set_to_none=True)
-    x = x.detach().clone().requires_grad_(True)
-    (model(x) * g).sum().backward()
-    return x.grad, [(name, p.grad) for name, p in model.named_parameters()]
+def _random_state(params: dict, g: torch.Generator) -> dict:
+    """Weights of the check's choosing for every parameter (scaled by fan-in)."""
+    out = {}
+    for name, t in params.items():
+        fan_in = max(1, int(t[0].numel())) if t.dim() > 1 else 4
+        out[name] = torch.randn(t.shape, generator=g) / fan_in ** 0.5
+    return out
 
 
 # --------------------------------------------------------------------------------------------
@@ -59,45 +59,85 @@ def _grads(model, x, g):
 # --------------------------------------------------------------------------------------------
 # (seed, in_channels, N, H, W)
 INCEPTION_VISIBLE = [(0, 1, 2, 8, 8), (1, 3, 1, 5, 7)]
-INCEPTION_HIDDEN = [(10, 10, 1, 12, 12), (11, 16, 3, 4, 4), (12, 2, 1, 1, 1)]
+
+
+def _inception_convs(params: dict, c: int) -> dict | None:
+    """The learner's convolutions by role, found from weight shapes: ``{"reduce": [3 names],
+    "b5": name, "b3a": name, "b3b": name, "pool": name}`` (prefixes of ``.weight``/``.bias``)."""
+    def named(shape):
+        return [n[:-len(".weight")] for n, t in params.items()
+                if n.endswith(".weight") and tuple(t.shape) == shape and f"{n[:-len('.weight')]}.bias" in params]
+
+    roles = {"reduce": named((16, c, 1, 1)), "b5": named((24, 16, 5, 5)), "b3a": named((24, 16, 3, 3)),
+             "b3b": named((24, 24, 3, 3)), "pool": named((24, c, 1, 1))}
+    if len(roles["reduce"]) != 3 or any(len(roles[k]) != 1 for k in ("b5", "b3a", "b3b", "pool")):
+        return None
+    return {k: (v if k == "reduce" else v[0]) for k, v in roles.items()}
+
+
+def _inception_candidates(x, state, convs):
+    """The spec's output for each way of giving the three 1x1 convs to their branches."""
+    def conv(name, t, padding=0):
+        return F.conv2d(t, state[f"{name}.weight"], state[f"{name}.bias"], padding=padding)
+
+    pool = conv(convs["pool"], F.avg_pool2d(x, 3, stride=1, padding=1))
+    for one, r5, r3 in itertools.permutations(convs["reduce"]):
+        yield torch.cat([conv(one, x), conv(convs["b5"], conv(r5, x), 2),
+                         conv(convs["b3b"], conv(convs["b3a"], conv(r3, x), 1), 1), pool], dim=1)
 
 
 @graded
 def inception_block(cls, points: float = 5, hidden: bool = False) -> float:
     """Check ``InceptionBlock(in_channels)``: (N, C, H, W) -> (N, 88, H, W).
 
-    Parts: shape (2/5), parameters (2/5: exactly ``72 * in_channels + 18,384``) and gradients
-    (1/5: every parameter and the input get a gradient from ``sum(out * g)``).
+    Parts: shape (1/5), parameters (1/5: exactly ``72 * in_channels + 18,384``), values (2/5:
+    with the check's weights loaded, the output equals the four branches of the spec,
+    concatenated in order on the channel axis, with no activation) and gradients (1/5: every
+    parameter and the input get a gradient from ``sum(out * g)``).
     """
-    q = Question("InceptionBlock", {"shape": 2, "parameters": 2, "gradients": 1}, points, hidden)
-    for label, (seed, c, N, H, W) in q.cases(INCEPTION_VISIBLE, INCEPTION_HIDDEN):
+    q = Question("InceptionBlock", {"shape": 1, "parameters": 1, "values": 2, "gradients": 1}, points, hidden)
+    for label, (seed, c, N, H, W) in q.cases(INCEPTION_VISIBLE, "a4.INCEPTION"):
         gen = torch.Generator().manual_seed(7000 + seed)
         x = torch.randn(N, c, H, W, generator=gen)
         g = torch.randn(N, 88, H, W, generator=gen)
         label = f"{label} (InceptionBlock({c}), {shapes(x=x)})"
-        ok, model = q.call(_build, cls, c, seed, label=label, key=cls)
+        ok, info = q.run("module_parameters", cls, (c,), seed, label=label)
         if not ok:
             continue
-        if not isinstance(model, nn.Module):
-            q.fail(q.parts, f"{label}: expected an nn.Module, got {check.describe(model)}")
-            continue
-        count = sum(p.numel() for p in model.parameters())
+        params = info["params"]
+        count = sum(int(t.numel()) for t in params.values())
         q.record("parameters", count == inception_parameters(c),
                  f"{label}: expected {inception_parameters(c):,} parameters, found {count:,}; "
                  f"compare each branch's channels and kernel sizes with the table")
-        ok, out = q.call(model, x.clone(), label=label, parts=["shape"], key=cls, copy_args=False)
-        if ok:
-            q.record("shape", shape_of(out) == (N, 88, H, W),
-                     f"{label}: expected an output of shape {(N, 88, H, W)}, got {check.describe(out)}")
-        if ok and shape_of(out) == (N, 88, H, W):
-            ok, value = q.call(_grads, model, x, g, label=label, parts=["gradients"], key=cls,
-                               copy_args=False)
-            if ok:
-                gx, grads = value
-                missing = [name for name, gr in grads if gr is None] + (["x"] if gx is None else [])
-                q.record("gradients", not missing, f"{label}: no gradient reached {', '.join(missing)}")
+        state = _random_state(params, gen)
+        ok, run = q.run("module_run", cls, (c,), seed, x, g, state, label=label,
+                        parts=["shape", "values", "gradients"])
+        if not ok:
+            continue
+        out = run["out"]
+        if not q.record("shape", shape_of(out) == (N, 88, H, W),
+                        f"{label}: expected an output of shape {(N, 88, H, W)}, got {check.describe(out)}"):
+            q.fail(["values", "gradients"], f"{label}: not checked, the output shape is wrong")
+            continue
+        convs = _inception_convs(params, c)
+        if convs is None:
+            q.record("values", False, f"{label}: expected the convolutions of the table (three 1x1 to 16 "
+                                      f"channels, 5x5 16->24, 3x3 16->24, 3x3 24->24, 1x1 {c}->24, all "
+                                      f"with bias); found weights of shapes "
+                                      f"{sorted({tuple(t.shape) for n, t in params.items() if n.endswith('weight')})}")
         else:
-            q.fail(["gradients"], f"{label}: not checked, the output shape is wrong")
+            with torch.no_grad():
+                whys = [check.compare(out, want, 1e-4, 1e-4) for want in _inception_candidates(x, state, convs)]
+            q.record("values", None in whys,
+                     f"{label}: with the check's weights the output differs from the spec: {whys[0]} "
+                     f"(four branches in the order of the table, average pooling, no activation)")
+        if run.get("backward_error"):
+            q.fail(["backward" if "backward" in q.parts else "gradients"],
+                   f"{label}: the backward pass {run['backward_error']}")
+            continue
+        grads = {"x": run.get("x_grad"), **run.get("grads", {})}
+        missing = [name for name, gr in grads.items() if gr is None]
+        q.record("gradients", not missing, f"{label}: no gradient reached {', '.join(missing)}")
     return q.result()
 
 
@@ -106,25 +146,17 @@ def inception_block(cls, points: float = 5, hidden: bool = False) -> float:
 # --------------------------------------------------------------------------------------------
 # (seed, channels, N, H, W)
 RESIDUAL_VISIBLE = [(0, 4, 2, 6, 6), (1, 1, 1, 5, 3)]
-RESIDUAL_HIDDEN = [(10, 8, 1, 4, 4), (11, 3, 2, 7, 5), (12, 16, 1, 2, 2)]
 
 
-def _zeroed(model):
-    model = copy.deepcopy(model)
-    with torch.no_grad():
-        for p in model.parameters():
-            p.zero_()
-    return model
-
-
-def _conv(module, name: str, c: int) -> str | None:
-    conv = getattr(module, name, None)
-    if not isinstance(conv, nn.Conv2d):
-        return f"self.{name} should be an nn.Conv2d, got {check.describe(conv)}"
-    spec = (conv.in_channels, conv.out_channels, tuple(conv.kernel_size), tuple(conv.padding))
-    if spec != (c, c, (3, 3), (1, 1)) or conv.bias is None or tuple(conv.stride) != (1, 1):
+def _conv(layers: dict, name: str, c: int) -> str | None:
+    conv = layers.get(name, {})
+    if conv.get("type") != "Conv2d":
+        return f"self.{name} should be an nn.Conv2d, got {conv.get('type', 'nothing')}"
+    spec = (conv.get("in_channels"), conv.get("out_channels"), conv.get("kernel_size"), conv.get("padding"))
+    if spec != (c, c, [3, 3], [1, 1]) or not conv.get("bias") or conv.get("stride") != [1, 1]:
         return (f"self.{name} should be nn.Conv2d({c}, {c}, kernel_size=3, padding=1) with a bias, "
-                f"got {conv}")
+                f"got in/out channels {spec[:2]}, kernel_size {spec[2]}, padding {spec[3]}, "
+                f"stride {conv.get('stride')}, bias={conv.get('bias')}")
     return None
 
 
@@ -134,44 +166,39 @@ def residual_block(cls, points: float = 5, hidden: bool = False) -> float:
 
     ``conv1`` and ``conv2`` are ``nn.Conv2d(channels, channels, 3, padding=1)``. Parts: shape
     (1/5), parameters (1/5: ``2 * (9 * channels**2 + channels)``), skip (1/5: with all weights
-    zero the block returns ``relu(x)``) and values (2/5: equal to the formula computed with the
-    block's own conv weights).
+    zero the block returns ``relu(x)``) and values (2/5: equal to the formula computed with
+    weights the check loads into ``conv1`` and ``conv2``).
     """
     q = Question("ResidualBlock", {"shape": 1, "parameters": 1, "skip": 1, "values": 2},
                  points, hidden)
-    for label, (seed, c, N, H, W) in q.cases(RESIDUAL_VISIBLE, RESIDUAL_HIDDEN):
+    for label, (seed, c, N, H, W) in q.cases(RESIDUAL_VISIBLE, "a4.RESIDUAL"):
         gen = torch.Generator().manual_seed(8000 + seed)
         x = torch.randn(N, c, H, W, generator=gen)
         label = f"{label} (ResidualBlock({c}), {shapes(x=x)})"
-        ok, model = q.call(_build, cls, c, seed, label=label, key=cls)
+        ok, info = q.run("module_parameters", cls, (c,), seed, label=label)
         if not ok:
             continue
-        if not isinstance(model, nn.Module):
-            q.fail(q.parts, f"{label}: expected an nn.Module, got {check.describe(model)}")
-            continue
-        count = sum(p.numel() for p in model.parameters())
+        params = info["params"]
+        count = sum(int(t.numel()) for t in params.values())
         want = 2 * (9 * c * c + c)
         q.record("parameters", count == want, f"{label}: expected {want:,} parameters, found {count:,}")
-        ok, out = q.call(model, x.clone(), label=label, parts=["shape", "values"], key=cls,
-                         copy_args=False)
+        state = _random_state(params, gen)
+        ok, run = q.run("module_run", cls, (c,), seed, x, None, state, label=label, parts=["shape", "values"])
         if ok:
+            out = run["out"]
             q.record("shape", shape_of(out) == (N, c, H, W),
                      f"{label}: expected an output of shape {(N, c, H, W)}, got {check.describe(out)}")
-            problem = _conv(model, "conv1", c) or _conv(model, "conv2", c)
+            problem = _conv(info["layers"], "conv1", c) or _conv(info["layers"], "conv2", c)
             if problem:
                 q.record("values", False, f"{label}: {problem}")
             else:
-                with torch.no_grad():
-                    c1, c2 = model.conv1, model.conv2
-                    h = torch.relu(F.conv2d(x, c1.weight, c1.bias, padding=1))
-                    expected = torch.relu(x + F.conv2d(h, c2.weight, c2.bias, padding=1))
+                h = torch.relu(F.conv2d(x, state["conv1.weight"], state["conv1.bias"], padding=1))
+                expected = torch.relu(x + F.conv2d(h, state["conv2.weight"], state["conv2.bias"], padding=1))
                 q.compare("values", out, expected, label, 1e-5, 1e-4, "output")
-        ok, zero_model = q.call(_zeroed, model, label=label, parts=["skip"], key=cls, copy_args=False)
+        zeros = {name: torch.zeros_like(t) for name, t in params.items()}
+        ok, run = q.run("module_run", cls, (c,), seed, x, None, zeros, label=label, parts=["skip"])
         if ok:
-            ok, out = q.call(zero_model, x.clone(), label=label, parts=["skip"], key=cls,
-                             copy_args=False)
-        if ok:
-            q.compare("skip", out, torch.relu(x), label, 1e-6, 1e-5,
+            q.compare("skip", run["out"], torch.relu(x), label, 1e-6, 1e-5,
                       "with all weights set to 0 the block should return relu(x) (the skip "
                       "connection, then ReLU)")
     return q.result()
@@ -182,7 +209,6 @@ def residual_block(cls, points: float = 5, hidden: bool = False) -> float:
 # --------------------------------------------------------------------------------------------
 # (seed, images, num_steps, lr)
 STEPS_VISIBLE = [(0, 48, 15, 0.05)]
-STEPS_HIDDEN = [(10, 30, 20, 0.02), (11, 64, 10, 0.05)]
 
 
 def _bands(seed: int, n: int, classes: int = 3, size: int = 12):
@@ -197,28 +223,15 @@ def _bands(seed: int, n: int, classes: int = 3, size: int = 12):
     return X, y
 
 
-def _small_cnn(seed: int) -> nn.Module:
+def _cnn_state(seed: int) -> dict:
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        return nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
-                             nn.Flatten(), nn.Linear(4 * 6 * 6, 3))
+        return {k: v.clone() for k, v in make_model(("small_cnn",)).state_dict().items()}
 
 
-def _reference_steps(model, X, y, num_steps: int, lr: float) -> list[float]:
-    optimizer = torch.optim.SGD(model.parameters(), lr=lr, momentum=0.9)
-    losses = []
-    for _ in range(num_steps):
-        loss = F.cross_entropy(model(X), y)
-        losses.append(loss.item())
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-    return losses
-
-
-def _loss(model, X, y) -> float:
+def _loss(state, X, y) -> float:
     with torch.no_grad():
-        return F.cross_entropy(model(X), y).item()
+        return F.cross_entropy(make_model(("small_cnn",), state)(X), y).item()
 
 
 @graded
@@ -228,28 +241,33 @@ def train_steps(fn, points: float = 4, hidden: bool = False) -> float:
     Each step: logits = model(X), cross-entropy with y, zero grads, backward, one step of
     ``torch.optim.SGD(model.parameters(), lr=lr, momentum=0.9)``; ``losses`` holds each step's
     loss as a number, before its update. X: (N, 1, 12, 12), y: (N,) in {0, 1, 2}. Parts: returns
-    (1/4: ``num_steps`` numbers), falls (2/4: the model's loss on the batch ends below half its
-    start) and trajectory (1/4: the losses equal the reference loop's).
+    (1/4: ``num_steps`` numbers), falls (1/4: the model's loss on the batch ends below half its
+    start) and trajectory (2/4: the first loss is the starting loss and the last is lower; the
+    hidden run compares every step with the reference loop's, which only the specified loop
+    matches).
     """
-    q = Question("train_steps", {"returns": 1, "falls": 2, "trajectory": 1}, points, hidden)
-    for label, (seed, n, num_steps, lr) in q.cases(STEPS_VISIBLE, STEPS_HIDDEN):
+    q = Question("train_steps", {"returns": 1, "falls": 1, "trajectory": 2}, points, hidden)
+    reference = q.hidden_value("a4.reference_steps")
+    for label, (seed, n, num_steps, lr) in q.cases(STEPS_VISIBLE, "a4.STEPS"):
         X, y = _bands(seed, n)
-        model = _small_cnn(seed)
-        start = _loss(model, X, y)
-        expected = _reference_steps(copy.deepcopy(model), X, y, num_steps, lr)
+        state = _cnn_state(seed)
+        start = _loss(state, X, y)
         label = f"{label} ({shapes(X=X, num_steps=num_steps, lr=lr)})"
-        ok, losses = q.call(fn, model, X.clone(), y.clone(), num_steps, lr, label=label,
-                            copy_args=False)
+        ok, run = q.run("train_function", fn, ("small_cnn",), state, X, y, num_steps, lr, label=label)
         if not ok:
             continue
-        values, problem = loss_list(losses, num_steps)
-        if q.record("returns", problem is None, f"{label}: {problem}"):
-            q.compare("trajectory", values, expected, label, 1e-5, 1e-3, "losses")
-        else:
+        values, problem = loss_list(run["value"], num_steps)
+        if not q.record("returns", problem is None, f"{label}: {problem}"):
             q.fail(["trajectory"], f"{label}: {problem}")
-        ok, end = q.call(_loss, model, X, y, label=label, parts=["falls"], key=fn, copy_args=False)
-        if ok:
-            q.record("falls", end < 0.5 * start,
-                     f"{label}: the loss went from {start:.4g} to {end:.4g}; it should fall below "
-                     f"half (train the model you were given, in place)")
+        elif reference is not None:
+            expected = reference(make_model(("small_cnn",), state), X, y, num_steps, lr)
+            q.compare("trajectory", values, expected, label, 1e-5, 1e-3, "losses")
+        elif q.compare("trajectory", values[0], start, label, 1e-5, 1e-4,
+                       "the first loss (the model's loss before any update)"):
+            q.record("trajectory", values[-1] < values[0],
+                     f"{label}: the losses did not fall ({values[0]:.4g} -> {values[-1]:.4g})")
+        end = _loss(run["state"], X, y)
+        q.record("falls", end < 0.5 * start,
+                 f"{label}: the loss went from {start:.4g} to {end:.4g}; it should fall below "
+                 f"half (train the model you were given, in place)")
     return q.result()

@@ -32,6 +32,7 @@ KERNEL_NAME = "dlcourse-grading"
 SPEC_DIR = Path(__file__).resolve().parent / KERNEL_NAME
 MEMORY_ENV = "COURSE_GRADING_MEMORY_MB"
 THREADS_ENV = "COURSE_GRADING_THREADS"
+SANDBOX_ENV = "COURSE_SANDBOX"    # set by the autograder for each notebook (course.autograde.sandbox)
 DEFAULT_MEMORY_MB = 6144
 MAX_FILE_BYTES = 1 << 30
 

@@ -9,7 +9,7 @@ import os
 import resource
 import sys
 
-from course.kernels import MAX_FILE_BYTES, install, limits_from_env
+from course.kernels import MAX_FILE_BYTES, SANDBOX_ENV, install, limits_from_env
 
 
 def _cap(kind: int, value: int) -> None:
@@ -21,20 +21,46 @@ def _cap(kind: int, value: int) -> None:
 
 
 def launch(argv: list[str]) -> None:
-    """Apply the limits, then replace this process with ``ipykernel_launcher argv...``."""
+    """Apply the limits, then replace this process with ``ipykernel_launcher argv...``, inside
+    the sandbox that ``$COURSE_SANDBOX`` describes (``course.autograde.sandbox``) when set."""
+    import json
+
     limits = limits_from_env()
+    settings = json.loads(open(os.environ[SANDBOX_ENV]).read()) if os.environ.get(SANDBOX_ENV) else None
+    extra = (settings or {}).get("limits", {})
     if limits["memory_mb"] > 0:
         _cap(resource.RLIMIT_AS, int(limits["memory_mb"] * 2**20))
-    _cap(resource.RLIMIT_FSIZE, MAX_FILE_BYTES)
+    _cap(resource.RLIMIT_FSIZE, int(extra.get("file_mb", MAX_FILE_BYTES >> 20)) << 20)
     _cap(resource.RLIMIT_CORE, 0)
-    env = dict(os.environ)
+    if extra.get("cpu_seconds"):
+        _cap(resource.RLIMIT_CPU, int(extra["cpu_seconds"]))
     threads = str(max(1, limits["threads"]))
     for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
-        env[name] = threads
-    env["MALLOC_ARENA_MAX"] = "2"       # fewer malloc arenas: less address space per thread
-    env.setdefault("MPLBACKEND", "Agg")
-    args = [sys.executable, "-m", "ipykernel_launcher", "--HistoryManager.hist_file=:memory:", *argv]
-    os.execve(sys.executable, args, env)
+        os.environ[name] = threads
+    os.environ["MALLOC_ARENA_MAX"] = "2"       # fewer malloc arenas: less address space per thread
+    os.environ.setdefault("MPLBACKEND", "Agg")
+    kernel = [sys.executable, "-I", "-m", "ipykernel_launcher", "--HistoryManager.hist_file=:memory:", *argv]
+    if settings is None:
+        os.execv(sys.executable, kernel)
+    os.chdir(settings["scratch"])
+    os.environ.pop(SANDBOX_ENV, None)
+    if settings["mode"] != "bwrap":
+        os.execv(sys.executable, kernel)
+    from course.autograde.sandbox import command
+
+    # the kernel reads its connection file inside the sandbox: give it a copy in its folder
+    if "-f" in kernel:
+        i = kernel.index("-f") + 1
+        copy = os.path.join(settings["exchange"], "connection.json")
+        with open(kernel[i]) as src, open(copy, "w") as dst:
+            dst.write(src.read())
+        if os.geteuid() == 0:
+            os.chown(copy, settings["uid"], settings["uid"])
+        kernel[i] = copy
+    if os.geteuid() == 0:   # root is exempt from RLIMIT_NPROC: it binds the kernel's own user id
+        _cap(resource.RLIMIT_NPROC, int(extra.get("processes", 512)))
+    cmd = command(settings, kernel)
+    os.execvp(cmd[0], cmd)
 
 
 def main(argv: list[str] | None = None) -> int:

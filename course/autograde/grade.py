@@ -1,0 +1,190 @@
+"""Autograding a batch of submissions, serially (plain ``nbgrader autograde``) or in parallel.
+
+Step by step (``grade``):
+
+1. **Stage** each ``submitted/<student>/<A>/`` into ``build/autograde/<A>/`` (``staging``: only
+   the notebooks; submissions stay untouched).
+2. **Grade** with nbgrader's own command line. ``jobs=1`` runs ``nbgrader autograde <A>`` once, as
+   nbgrader always does. ``jobs=N`` grades N students at a time, each by nbgrader's command-line
+   app in a process forked from a warm server (``pool``) and in its own scratch course folder
+   with a private copy of the gradebook, so no two processes write the same SQLite file. Each
+   job's graded notebooks are hashed when it ends; a quick ``nbgrader autograde`` pass that runs
+   no code then records them in the real gradebook, one writer at a time, after the hashes are
+   checked. The scores are exactly those of the serial run.
+3. **Report**: a table of every submission (score, status, sandbox, notes), printed and saved as
+   ``build/autograde/<A>/status.csv``; regrading some students keeps the other rows.
+
+Each notebook's kernel runs in a sandbox and its test cells are scored by the trusted grader
+(``execute``).
+
+Used by: the command line (``make autograde``) and the self-tests.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import time
+from pathlib import Path
+from typing import Sequence
+
+from course.autograde import sandbox
+from course.autograde.commands import (ROOT, config_dirs, db_path, ensure_in_gradebook, nbgrader,
+                                       nbgrader_env, nbgrader_forked)
+from course.autograde.pool import run_pool
+from course.autograde.report import print_table, status_table
+from course.autograde.staging import stage, submitted_students
+
+
+def digest(folder: Path) -> dict[str, str]:
+    """sha256 of every notebook below ``folder`` (relative path -> hex digest)."""
+    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(Path(folder).rglob("*.ipynb"))}
+
+
+def roster_of(root: Path) -> set[str]:
+    """The student ids in the gradebook (the imported roster); empty before any import."""
+    from nbgrader.api import Gradebook
+
+    path = db_path(root)
+    if not path.exists():
+        return set()
+    with Gradebook(f"sqlite:///{path}") as gb:
+        return {s.id for s in gb.students}
+
+
+def grade(assignment: str, root: Path = ROOT, jobs: int = 1, students: Sequence[str] | None = None,
+          timeout: int | None = None, student_timeout: float | None = None,
+          extra_args: Sequence[str] = (), env: dict | None = None, quiet: bool = False):
+    """Autograde ``submitted/*/<assignment>`` into ``autograded/`` and the gradebook.
+
+    Args:
+        jobs: 1 runs ``nbgrader autograde`` once (serial, nbgrader's own way); N > 1 grades N
+            students at a time (see the module docstring) and gives the same scores.
+        students: only these students (default: everyone who submitted).
+        timeout: per-cell time limit in seconds (default: ``Execute.timeout`` of the config).
+        student_timeout: wall-clock limit for one student in parallel mode (default: none);
+            a student past it is stopped and listed as failed.
+        extra_args: more nbgrader options, e.g. ``["--SafeExecute.max_restarts=1"]``.
+        env: extra environment variables for nbgrader and its kernels.
+
+    Returns:
+        the status table (pandas DataFrame: student, score, max_score, status, notes), also saved
+        as ``build/autograde/<assignment>/status.csv``.
+    """
+    root = Path(root).resolve()
+    work = root / "build" / "autograde" / assignment
+    log = work / "autograde.log"
+    for old in ("submitted", "executed", "jobs"):   # this run's scratch; other students' rows stay
+        shutil.rmtree(work / old, ignore_errors=True)
+    work.mkdir(parents=True, exist_ok=True)
+    students = sorted(students) if students else submitted_students(assignment, root)
+    roster = roster_of(root)
+    unknown = sorted(set(students) - roster) if roster else []
+    if unknown and not quiet:
+        print(f"NOT GRADED: {len(unknown)} submitted folder(s) are not on the roster (python -m course.autograde "
+              f"roster FILE.csv): {', '.join(unknown)}. Check the names, or add them to the roster.")
+    students = [s for s in students if s not in unknown]
+    if not students:
+        raise FileNotFoundError(f"No submissions of {assignment} in {root / 'submitted'} "
+                                f"(expected submitted/<student>/{assignment}/*.ipynb).")
+    ensure_in_gradebook(assignment, root, log=log)
+    why = sandbox.available()
+    if why and not quiet:
+        print("\n" + "!" * 100 + f"\nWARNING: grading WITHOUT A SANDBOX: {why}.\nSubmitted code runs with your "
+              "user's rights: it can read and write your files and reach the network. Every row is marked "
+              "'unsandboxed'.\n" + "!" * 100 + "\n")
+    threads = max(1, (os.cpu_count() or 1) // max(1, jobs))
+    run_env = nbgrader_env({"COURSE_GRADING_THREADS": str(threads), **(env or {})})
+    options = list(extra_args) + ([f"--Execute.timeout={int(timeout)}"] if timeout else [])
+    start = time.perf_counter()
+    failed: dict[str, str] = {}
+    if jobs <= 1:
+        staged = work / "submitted"
+        notes = stage(assignment, students, root, staged)
+        # only the chosen students are staged, so one plain run grades exactly them
+        args = ["autograde", assignment, "--force", f"--CourseDirectory.submitted_directory={staged}", *options]
+        proc = nbgrader(args, root, env=run_env, check=False, log=log)
+        if proc.returncode != 0:
+            for student in students:
+                if not (root / "autograded" / student / assignment).exists():
+                    failed[student] = f"nbgrader could not grade it (see {log})"
+    else:
+        notes, failed = _autograde_parallel(assignment, students, root, work, jobs, options, run_env,
+                                            student_timeout, log)
+    seconds = time.perf_counter() - start
+    table = status_table(assignment, students, root, notes, failed)
+    csv = work / "status.csv"
+    if csv.exists():   # a regrade of some students keeps everyone else's row
+        import pandas as pd
+
+        old = pd.read_csv(csv, keep_default_na=False)
+        table = pd.concat([old[~old.student.astype(str).isin(students)], table]).sort_values("student")
+        table = table.reset_index(drop=True)
+    table.to_csv(csv, index=False)
+    table.attrs["csv"] = str(work / "status.csv")
+    if not quiet:
+        print_table(assignment, table, seconds, jobs)
+    table.attrs["seconds"] = seconds
+    table.attrs["unknown"] = unknown
+    return table
+
+
+def _autograde_parallel(assignment, students, root, work, jobs, options, env, student_timeout, log):
+    """Phase 1: grade each student in a scratch course folder, ``jobs`` at a time. Phase 2: record
+    the executed notebooks in the real gradebook with one quick nbgrader pass (no execution)."""
+    source, rel = config_dirs(root)
+    db = db_path(root)
+    tasks, notes = [], {}
+    for student in students:
+        scratch = work / "jobs" / student
+        scratch.mkdir(parents=True)
+        notes.update(stage(assignment, [student], root, scratch / "submitted"))
+        shutil.copy(db, scratch / "gradebook.db")
+        args = ["autograde", assignment, "--force", "--student", student,
+                f"--CourseDirectory.root={scratch}", f"--CourseDirectory.db_url=sqlite:///{scratch / 'gradebook.db'}",
+                f"--CourseDirectory.source_directory={root / source}",
+                f"--CourseDirectory.release_directory={root / rel}", *options]
+        tasks.append({"key": student, "args": args, "cwd": str(root), "env": env, "log": str(scratch / "autograde.log")})
+    codes = run_pool(tasks, jobs, student_timeout)
+    executed = work / "executed"
+    failed, hashes = {}, {}
+    for student in students:   # hashed as each job ends ...
+        out = work / "jobs" / student / "autograded" / student / assignment
+        if out.exists():
+            hashes[student] = digest(out)
+    for student in students:
+        out = work / "jobs" / student / "autograded" / student / assignment
+        if codes.get(student) is None:
+            failed[student] = f"stopped after {student_timeout:g} s (student_timeout)"
+        elif not out.exists():
+            failed[student] = f"nbgrader could not grade it (see {work / 'jobs' / student / 'autograde.log'})"
+        else:
+            shutil.copytree(out, executed / student / assignment)
+            if digest(executed / student / assignment) != hashes[student]:   # ... checked before recording
+                shutil.rmtree(executed / student)
+                failed[student] = "its graded notebook changed after grading ended; not recorded"
+    with open(log, "a") as f:
+        for student in students:
+            f.write((work / "jobs" / student / "autograde.log").read_text(errors="replace")
+                    if (work / "jobs" / student / "autograde.log").exists() else "")
+    if executed.exists():
+        record = ["autograde", assignment, "--force", f"--CourseDirectory.submitted_directory={executed}",
+                  "--Autograde.sanitize_preprocessors=[]",
+                  "--Autograde.autograde_preprocessors=['nbgrader.preprocessors.SaveAutoGrades', "
+                  "'nbgrader.preprocessors.AssignLatePenalties', 'nbgrader.preprocessors.CheckCellMetadata']"]
+        nbgrader_forked(record, root, env=env, log=work / "record.log")
+    if failed:
+        _record_failures(assignment, list(failed), root)
+    return notes, failed
+
+
+def _record_failures(assignment: str, students: list[str], root: Path) -> None:
+    """Create the submissions nbgrader could not grade (no scores: formgrader shows them as
+    needing manual grading), as a failed serial ``nbgrader autograde`` leaves them."""
+    from nbgrader.api import Gradebook
+
+    with Gradebook(f"sqlite:///{db_path(root)}") as gb:
+        for student in students:
+            gb.update_or_create_student(student)
+            gb.update_or_create_submission(assignment, student)

@@ -1,0 +1,116 @@
+"""Running nbgrader's command line many times at once, each run forked from a warm process.
+
+Starting nbgrader (and importing torch in the grader) costs seconds of CPU. A forkserver imports
+nbgrader, torch and the checks once; each grading job is a fork of it that runs nbgrader's
+command-line app in-process. A job past its wall-clock limit is killed with every process below
+it (``psutil``).
+
+Used by: ``course.autograde.commands``.
+"""
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+import time
+import types
+
+import psutil
+
+PRELOAD = ["course.autograde.execute", "course.autograde.preprocessors", "nbgrader.apps.nbgraderapp",
+           "course.grading"]
+
+
+def _run_nbgrader_here(args: list[str], cwd: str, env: dict, log: str) -> None:
+    """Body of one grading process: nbgrader's command line, run in this (forked) process."""
+    os.setsid()
+    os.chdir(cwd)
+    os.environ.clear()
+    os.environ.update(env)
+    fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    os.dup2(fd, 1)
+    os.dup2(fd, 2)
+    sys.argv = ["nbgrader", *args]
+    from nbgrader.apps.nbgraderapp import NbGraderApp
+
+    try:
+        NbGraderApp.launch_instance(argv=args)
+        code = 0
+    except SystemExit as err:
+        code = err.code if isinstance(err.code, int) else (0 if err.code is None else 1)
+    except BaseException:  # noqa: BLE001 - report, never hang
+        import traceback
+
+        traceback.print_exc()
+        code = 1
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
+_CONTEXT = None
+
+
+def _context():
+    """A forkserver that has imported nbgrader, torch and the checks: jobs fork from it at once."""
+    global _CONTEXT
+    if _CONTEXT is None:
+        import multiprocessing as mp
+
+        _CONTEXT = mp.get_context("forkserver")
+        _CONTEXT.set_forkserver_preload(PRELOAD)
+    return _CONTEXT
+
+
+@contextlib.contextmanager
+def _bare_main():
+    """Hide ``__main__`` while a worker starts: multiprocessing would re-run it in the worker, and
+    when it is this module (``python -m course.autograde``) runpy warns that it runs twice. The
+    workers need nothing from ``__main__``."""
+    saved = sys.modules["__main__"]
+    sys.modules["__main__"] = types.ModuleType("__main__")
+    try:
+        yield
+    finally:
+        sys.modules["__main__"] = saved
+
+
+def kill_tree(pid: int) -> None:
+    """Kill ``pid`` and every process below it."""
+    try:
+        parent = psutil.Process(pid)
+        procs = parent.children(recursive=True) + [parent]
+    except psutil.Error:
+        return
+    for proc in procs:
+        with contextlib.suppress(psutil.Error):
+            proc.kill()
+    psutil.wait_procs(procs, timeout=5)
+
+
+def run_pool(tasks: list[dict], jobs: int, limit: float | None) -> dict[str, int | None]:
+    """Run ``tasks`` (dicts with key, args, cwd, env, log) ``jobs`` at a time; exit codes by key.
+
+    A task still running after ``limit`` seconds is killed with its kernel (code None).
+    """
+    ctx = _context()
+    todo, running, codes = list(tasks), {}, {}
+    while todo or running:
+        while todo and len(running) < jobs:
+            task = todo.pop(0)
+            proc = ctx.Process(target=_run_nbgrader_here, args=(task["args"], task["cwd"], task["env"], task["log"]),
+                               daemon=False)
+            with _bare_main():
+                proc.start()
+            running[task["key"]] = (proc, time.monotonic())
+        time.sleep(0.2)
+        for key, (proc, start) in list(running.items()):
+            if proc.exitcode is not None:
+                codes[key] = proc.exitcode
+                del running[key]
+            elif limit and time.monotonic() - start > limit:
+                kill_tree(proc.pid)
+                proc.join(5)
+                codes[key] = None
+                del running[key]
+    return codes

@@ -1,0 +1,216 @@
+"""A sandbox for one submission's kernel, on Linux: bubblewrap, plus resource limits.
+
+The grading kernel of a submission runs with:
+
+==================  =========================================================================
+network             none (a new network namespace with no interfaces but a dead loopback)
+files               its own scratch folder (read-write, empty but for what the assignment
+                    declares) and a read-only Python environment: the system's ``/usr`` and
+                    ``/etc``, the interpreter, the virtual environment and the ``course``
+                    package's own folder. ``solutions/``, ``hidden_tests/``, the gradebook, other
+                    students' submissions and the rest of the course tree do not exist in it.
+user                an unprivileged user id of its own (when the grader runs as root), or the
+                    grader's own user mapped in a user namespace (when not)
+processes           a PID namespace: when the kernel ends, every process it started ends too
+limits              memory (address space), processes and threads, CPU seconds, file size;
+                    the wall time of each cell is nbgrader's ``Execute.timeout``
+==================  =========================================================================
+
+The kernel talks to the grader over Unix sockets in its scratch folder (Jupyter's ``ipc``
+transport), since it has no network. Where bubblewrap is missing (macOS, a machine without the
+``bubblewrap`` package), ``available()`` says why, and grading runs unsandboxed with the limits
+alone: the grader prints one loud warning and marks each row "unsandboxed".
+
+Used by: ``course.autograde.execute`` (starting kernels), ``course.kernels`` (the launcher).
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+
+ENV = "COURSE_SANDBOX"          # path of the JSON that tells the kernel launcher how to run
+DEFAULT_LIMITS = {"processes": 512, "cpu_seconds": 900, "file_mb": 256}
+UID_BASE = 61000
+#: Variables the kernel keeps, and whose folders it may read: where the course's data is.
+DATA_ENV = ("COURSE_DATA_DIR", "COURSE_DATA_CHECKSUMS", "COURSE_TEST_CHECKSUMS")
+
+
+def available() -> str | None:
+    """None when bubblewrap can sandbox kernels here, else why not (one line)."""
+    if not sys.platform.startswith("linux"):
+        return f"no sandbox on {sys.platform} (bubblewrap needs Linux)"
+    if shutil.which("bwrap") is None:
+        return "bubblewrap is not installed (Debian/Ubuntu: apt-get install bubblewrap)"
+    if os.geteuid() == 0 and shutil.which("setpriv") is None:
+        return "setpriv (util-linux) is missing"
+    return None
+
+
+def prepare(limits: dict | None = None) -> dict:
+    """A fresh scratch folder and the launcher's settings for one notebook's kernel.
+
+    Returns the settings (also written to ``<scratch>/../sandbox.json``): ``scratch``,
+    ``exchange`` (where grader and kernel swap requests), ``mode`` (``"bwrap"`` or
+    ``"unsandboxed"``), ``why`` (when unsandboxed), ``uid``, ``readonly`` paths and ``limits``.
+    """
+    why = available()
+    base = Path(tempfile.mkdtemp(prefix="course-job-"))
+    scratch = base / "work"
+    exchange = scratch / ".grader"
+    exchange.mkdir(parents=True)
+    uid = UID_BASE + os.getpid() % 4000 if os.geteuid() == 0 else os.geteuid()
+    settings = {"scratch": str(scratch), "exchange": str(exchange), "mode": "unsandboxed" if why else "bwrap",
+                "why": why, "uid": uid, "readonly": readonly_paths(), "env": {},
+                "limits": {**DEFAULT_LIMITS, **(limits or {})}, "file": str(base / "sandbox.json")}
+    if not why:
+        settings["env"] = _data_view(base / "data")
+        if settings["env"]:
+            settings["readonly"].append(str(base / "data"))
+    if os.geteuid() == 0 and not why:
+        for path in (base, scratch, exchange):
+            os.chown(path, uid, uid)
+        os.chmod(base, 0o755)
+    Path(settings["file"]).write_text(json.dumps(settings))
+    return settings
+
+
+class Watchdog:
+    """Ends a fork bomb early: when the job's user id runs more than ``most`` processes, every
+    one of them is killed (the kernel too: the executor restarts it and notes why). Root only,
+    where each job has a user id of its own; ``RLIMIT_NPROC`` caps processes and threads anyway."""
+
+    def __init__(self, settings: dict, most: int = 64, every: float = 0.5):
+        import threading
+
+        self.settings, self.most, self.every = settings, most, every
+        self.tripped = False
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._watch, daemon=True)
+
+    def __enter__(self):
+        if self.settings.get("mode") == "bwrap" and os.geteuid() == 0:
+            self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+
+    def _watch(self) -> None:
+        import psutil
+
+        uid = self.settings["uid"]
+        while not self._stop.wait(self.every):
+            mine = [p for p in psutil.process_iter(["uids"]) if p.info["uids"] and p.info["uids"].real == uid]
+            if len(mine) > self.most:
+                self.tripped = True
+                for proc in mine:
+                    try:
+                        proc.kill()
+                    except psutil.Error:
+                        pass
+
+
+def _data_view(folder: Path) -> dict:
+    """A read-only view of the course's data for the kernel: ``$COURSE_DATA_DIR`` (and the
+    checksum files the data variables name) mirrored into ``folder`` by hard links, in folders
+    anyone may read (the cache itself often sits in a private home folder). Returns the
+    variables that point the kernel at the view."""
+    env = {}
+    for name in DATA_ENV:
+        value = os.environ.get(name)
+        if not value or not Path(value).exists():
+            continue
+        src = Path(value).resolve()
+        dest = folder / name.lower()
+        if src.is_file():
+            dest.mkdir(parents=True, exist_ok=True)
+            _link(src, dest / src.name)
+            env[name] = str(dest / src.name)
+            continue
+        for path in src.rglob("*"):
+            if path.is_file() and not path.is_symlink():
+                _link(path, dest / path.relative_to(src))
+        env[name] = str(dest)
+    for path in [folder, *folder.rglob("*")] if folder.exists() else []:
+        if path.is_dir():
+            os.chmod(path, 0o755)
+    return env
+
+
+def _link(src: Path, dest: Path) -> None:
+    """A hard link where the file is readable by anyone (a link shares the file's permissions),
+    else (or across file systems) a readable copy."""
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        if not src.stat().st_mode & 0o004:
+            raise PermissionError("not readable by others")
+        os.link(src, dest)
+    except OSError:
+        shutil.copyfile(src, dest)
+        os.chmod(dest, 0o644)
+
+
+def cleanup(settings: dict) -> None:
+    """End every process left by the job's user id (none should be: the PID namespace ends them)
+    and remove the scratch folder."""
+    if settings.get("mode") == "bwrap" and os.geteuid() == 0:
+        import psutil
+
+        for proc in psutil.process_iter(["uids"]):
+            try:
+                if proc.info["uids"] and proc.info["uids"].real == settings["uid"]:
+                    proc.kill()
+            except (psutil.Error, OSError):
+                pass
+    shutil.rmtree(Path(settings["scratch"]).parent, ignore_errors=True)
+
+
+def readonly_paths() -> list[str]:
+    """What the kernel may read: the interpreter, the environment and the course package."""
+    import course
+
+    paths = {Path(sys.prefix).resolve(), Path(sys.base_prefix).resolve(), Path(course.__file__).resolve().parent}
+    paths |= {Path(sys.executable).resolve().parent.parent}
+    return sorted(str(p) for p in paths if not str(p).startswith(("/usr", "/etc")))
+
+
+def command(settings: dict, argv: list[str]) -> list[str]:
+    """The bubblewrap command line that runs ``argv`` in the sandbox described by ``settings``."""
+    scratch = settings["scratch"]
+    cmd = ["bwrap", "--unshare-net", "--unshare-pid", "--unshare-ipc", "--unshare-uts",
+           "--unshare-cgroup-try", "--die-with-parent", "--new-session", "--hostname", "grading",
+           "--ro-bind", "/usr", "/usr", "--ro-bind", "/etc", "/etc"]
+    for link in ("bin", "lib", "lib64", "sbin"):
+        target = os.path.realpath(f"/{link}")
+        if os.path.lexists(f"/{link}") and target.startswith("/usr/"):
+            cmd += ["--symlink", target.lstrip("/"), f"/{link}"]
+    cmd += ["--proc", "/proc", "--dev", "/dev", "--perms", "1777", "--tmpfs", "/tmp"]
+    made = {"/", "/usr", "/etc", "/tmp", "/proc", "/dev"}
+    for path in [*settings["readonly"], scratch]:
+        for parent in reversed(Path(path).parents):
+            if str(parent) not in made:
+                cmd += ["--perms", "0755", "--dir", str(parent)]
+                made.add(str(parent))
+    for path in settings["readonly"]:
+        cmd += ["--ro-bind", path, path]
+    cmd += ["--bind", scratch, scratch, "--chdir", scratch, "--clearenv"]
+    env = {"PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin", "HOME": scratch, "LANG": "C.UTF-8",
+           "MPLCONFIGDIR": f"{scratch}/.config/matplotlib", "MPLBACKEND": "Agg", "TMPDIR": "/tmp"}
+    for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MALLOC_ARENA_MAX",
+                 "OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE", "COURSE_GRADING_TIMEOUT", "COURSE_DEVICE"):
+        if os.environ.get(name):
+            env[name] = os.environ[name]
+    env.update(settings.get("env", {}))
+    for key, value in env.items():
+        cmd += ["--setenv", key, value]
+    if os.geteuid() == 0:
+        uid = str(settings["uid"])
+        cmd += ["--", "setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups",
+                "--inh-caps=-all", "--bounding-set=-all", "--no-new-privs", "--"]
+    else:
+        cmd += ["--unshare-user", "--"]
+    return cmd + list(argv)

@@ -1,0 +1,305 @@
+"""Probes: the small harnesses that run learner code on a check's inputs and return plain data.
+
+A check never touches a learner's object itself. It names a probe and passes inputs; the probe
+runs beside the learner's code (in the student's own kernel) and returns plain data (arrays,
+numbers, state dicts), which ``course.grading.wire`` carries back. The check then computes what
+the answer should be with its own operations. So the same check works in the student's notebook
+(instant feedback: ``course.grading.reach`` calls the probe in-process) and under the
+autograder, where the trusted grader asks the kernel to run the probe (``serve``) and nothing
+the kernel does can change how the returned data is scored.
+
+Nothing here is secret: the probes only build inputs and models that the check documents.
+
+Used by: ``course.grading.a1`` ... ``a4``; ``course.autograde.remote`` (through ``serve``).
+"""
+from __future__ import annotations
+
+import io
+import os
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+PROBES: dict[str, Callable] = {}
+
+
+def probe(fn: Callable) -> Callable:
+    """Register ``fn`` as a probe: ``fn(learner_object, *inputs) -> plain data``."""
+    PROBES[fn.__name__] = fn
+    return fn
+
+
+def _torch():
+    import torch
+
+    return torch
+
+
+# --------------------------------------------------------------------------------------------
+# Functions
+# --------------------------------------------------------------------------------------------
+@probe
+def call(fn, *args, **kwargs):
+    """``fn(*args, **kwargs)``."""
+    return fn(*args, **kwargs)
+
+
+def scalar_function(c: np.ndarray, d: np.ndarray) -> Callable[[np.ndarray], float]:
+    """``f(x) = sum(sin(x) * c) + 0.5 * sum(x * x * d) + tanh(sum(x))``: smooth, any shape."""
+    def f(x) -> float:
+        x = np.asarray(x, dtype=np.float64)
+        return float(np.sum(np.sin(x) * c) + 0.5 * np.sum(x * x * d) + np.tanh(np.sum(x)))
+
+    return f
+
+
+@probe
+def numeric_gradient(fn, c, d, x, h):
+    """``fn(f, x, h)`` for ``f = scalar_function(c, d)``: the gradient and ``x`` afterwards."""
+    x = np.array(x, dtype=np.float64)
+    grad = fn(scalar_function(c, d), x, h)
+    return grad, x
+
+
+# --------------------------------------------------------------------------------------------
+# autograd Functions and modules
+# --------------------------------------------------------------------------------------------
+def _is_function_class(cls) -> bool:
+    return isinstance(cls, type) and issubclass(cls, _torch().autograd.Function)
+
+
+@probe
+def function_forward(cls, x):
+    """``cls.apply(x)`` for a ``torch.autograd.Function`` subclass."""
+    if not _is_function_class(cls):
+        raise TypeError("expected a subclass of torch.autograd.Function")
+    return cls.apply(x.clone())
+
+
+@probe
+def function_backward(cls, x, g):
+    """The gradient of ``sum(cls.apply(x) * g)`` with respect to ``x``."""
+    torch = _torch()
+    if not _is_function_class(cls):
+        raise TypeError("expected a subclass of torch.autograd.Function")
+    x = x.detach().clone().requires_grad_(True)
+    y = cls.apply(x)
+    if not isinstance(y, torch.Tensor):
+        raise TypeError("forward did not return a tensor")
+    if y.grad_fn is None:
+        raise RuntimeError("the output has no grad_fn: apply the Function with .apply(x)")
+    (y * g).sum().backward()
+    return x.grad
+
+
+def build(cls, args: tuple, seed: int):
+    """``cls(*args)`` with torch seeded by ``seed`` (the caller's random state is kept)."""
+    torch = _torch()
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return cls(*args)
+
+
+_LAYER_FIELDS = ("in_features", "out_features", "in_channels", "out_channels", "kernel_size",
+                 "stride", "padding", "dilation", "groups", "p", "num_features", "eps", "momentum")
+
+
+def _layers(model) -> dict:
+    out = {}
+    for name, module in model.named_modules():
+        info = {"type": type(module).__name__}
+        for field in _LAYER_FIELDS:
+            value = getattr(module, field, None)
+            if isinstance(value, (int, float, tuple)) and not isinstance(value, bool):
+                info[field] = list(value) if isinstance(value, tuple) else value
+        if hasattr(module, "bias") and type(module).__name__ in ("Linear", "Conv2d", "Conv1d"):
+            info["bias"] = module.bias is not None
+        out[name or "."] = info
+    return out
+
+
+@probe
+def module_parameters(cls, args, seed):
+    """Build ``cls(*args)``: its parameters (name -> tensor) and layers (name -> type, sizes)."""
+    torch = _torch()
+    model = build(cls, tuple(args), seed)
+    if not isinstance(model, torch.nn.Module):
+        raise TypeError(f"{getattr(cls, '__name__', 'it')}(...) is not an nn.Module")
+    return {"params": {n: p.detach().clone() for n, p in model.named_parameters()},
+            "buffers": {n: b.detach().clone() for n, b in model.named_buffers()},
+            "layers": _layers(model)}
+
+
+@probe
+def module_run(cls, args, seed, x, g=None, state=None, train=None):
+    """Build ``cls(*args)``, load ``state`` (parameter name -> tensor; strict), set train/eval
+    mode when ``train`` is given, run ``out = model(x)`` and, with ``g``, backpropagate
+    ``sum(out * g)``. Returns ``{"out", "x_grad", "grads": {name: grad or None}}``, or
+    ``{"out", "backward_error"}`` when only the backward pass fails."""
+    torch = _torch()
+    model = build(cls, tuple(args), seed)
+    if state is not None:
+        own = dict(model.named_parameters())
+        with torch.no_grad():
+            for name, value in state.items():
+                own[name].copy_(value)
+    if train is not None:
+        model.train(bool(train))
+    x = x.detach().clone().requires_grad_(g is not None)
+    model.zero_grad(set_to_none=True)
+    out = model(x)
+    result = {"out": out.detach() if isinstance(out, torch.Tensor) else out}
+    if g is not None and isinstance(out, torch.Tensor):
+        try:
+            (out * g).sum().backward()
+        except Exception as err:  # noqa: BLE001 - the forward pass keeps its points
+            result["backward_error"] = f"raised {type(err).__name__}: {err}".split(" Hint: ")[0][:300]
+            return result
+        result["x_grad"] = x.grad
+        result["grads"] = {n: p.grad for n, p in model.named_parameters()}
+    return result
+
+
+# --------------------------------------------------------------------------------------------
+# Training: models the checks define, trained by the learner's function
+# --------------------------------------------------------------------------------------------
+def architecture(name: str, *args):
+    """The small models the training checks hand to learner code (public, documented there)."""
+    nn = _torch().nn
+    if name == "linear":              # (D,): nn.Linear(D, 1)
+        return nn.Linear(args[0], 1)
+    if name == "small_cnn":           # (N, 1, 12, 12) -> 3 classes
+        return nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+                             nn.Flatten(), nn.Linear(4 * 6 * 6, 3))
+    if name == "small_cnn_dropout":   # the same with dropout: train() vs eval() matters
+        return nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+                             nn.Flatten(), nn.Dropout(0.5), nn.Linear(4 * 6 * 6, 3))
+    if name == "epoch_mlp":           # (N, 1, 28, 28) -> 10 classes; dropout: train() matters
+        return nn.Sequential(nn.Flatten(), nn.Linear(784, 32), nn.ReLU(), nn.Dropout(0.2),
+                             nn.Linear(32, 10))
+    if name == "proba":               # dropout: only eval() gives deterministic probabilities
+        return nn.Sequential(nn.Flatten(), nn.Dropout(0.5), nn.Linear(784, 10))
+    raise ValueError(f"unknown architecture {name!r}")
+
+
+def make_model(arch: tuple, state: dict | None = None, train: bool = True):
+    """``architecture(*arch)`` with ``state`` loaded, in train or eval mode (the caller's random
+    state is left as it was)."""
+    torch = _torch()
+    with torch.random.fork_rng(devices=[]):
+        model = architecture(*arch)
+    if state is not None:
+        model.load_state_dict({k: torch.as_tensor(v) for k, v in state.items()})
+    return model.train(train)
+
+
+def _state(model) -> dict:
+    return {k: v.detach().clone() for k, v in model.state_dict().items()}
+
+
+@probe
+def train_function(fn, arch, state, *args, train=True):
+    """``fn(model, *args)`` on ``make_model(arch, state, train)``: its value and the final state."""
+    model = make_model(tuple(arch), state, train)
+    value = fn(model, *args)
+    return {"value": value, "state": _state(model)}
+
+
+@probe
+def predict_function(fn, arch, state, X):
+    """``fn(model, X)`` on a model handed over in training mode; also records, for each forward
+    call, whether the model was in training mode and autograd was on."""
+    torch = _torch()
+    model = make_model(tuple(arch), state, train=True)
+    calls = []
+    model.register_forward_pre_hook(lambda m, inp: calls.append([bool(m.training), torch.is_grad_enabled()]))
+    value = fn(model, X)
+    return {"value": value, "calls": calls}
+
+
+def epoch_setup(arch, state, X, y, batch_size, lr, momentum):
+    """The model (handed over in eval mode), its SGD optimizer and an unshuffled loader."""
+    torch = _torch()
+    model = make_model(tuple(arch), state, train=False)
+    optimizer = torch.optim.SGD(model.parameters(), lr=lr, momentum=momentum)
+    loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(X, y), batch_size=batch_size,
+                                         shuffle=False)
+    return model, optimizer, loader
+
+
+@probe
+def train_epochs(fn, arch, state, X, y, batch_size, lr, momentum, epochs, seed):
+    """``fn(model, loader, optimizer, "cpu")`` ``epochs`` times, torch seeded with ``seed`` first:
+    the first return value, the state after the first epoch, the final state and, per forward
+    call, whether the model was in training mode."""
+    torch = _torch()
+    model, optimizer, loader = epoch_setup(arch, state, X, y, batch_size, lr, momentum)
+    modes = []
+    model.register_forward_pre_hook(lambda m, inp: modes.append(bool(m.training)))
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        first = fn(model, loader, optimizer, "cpu")
+        after_one = _state(model)
+        for _ in range(epochs - 1):
+            fn(model, loader, optimizer, "cpu")
+    return {"first": first, "state1": after_one, "final": _state(model), "modes": modes}
+
+
+# --------------------------------------------------------------------------------------------
+# Datasets
+# --------------------------------------------------------------------------------------------
+def _frame(csv_text: str):
+    import pandas as pd
+
+    return pd.read_csv(io.StringIO(csv_text))
+
+
+@probe
+def dataset_len(cls, csv_text):
+    """``len(cls(df))`` for the DataFrame in ``csv_text``."""
+    return len(cls(_frame(csv_text)))
+
+
+@probe
+def dataset_items(cls, csv_text):
+    """``[ds[i] for i in range(len(df))]`` for ``ds = cls(df)``."""
+    df = _frame(csv_text)
+    ds = cls(df.copy())
+    return [ds[i] for i in range(len(df))]
+
+
+@probe
+def dataset_batch(cls, csv_text, batch_size):
+    """The first batch a ``DataLoader(cls(df), batch_size)`` gives."""
+    torch = _torch()
+    ds = cls(_frame(csv_text))
+    return next(iter(torch.utils.data.DataLoader(ds, batch_size=batch_size, shuffle=False)))
+
+
+# --------------------------------------------------------------------------------------------
+# Serving the grader (runs inside the student's kernel)
+# --------------------------------------------------------------------------------------------
+def serve(namespace: dict, request: str, response: str) -> None:
+    """Answer one request of the trusted grader: run a probe on the object the request names.
+
+    ``request`` holds (packed) ``{"probe", "target", "args", "kwargs", "timeout"}``; the answer,
+    ``{"value", "error", "kind", "warnings"}``, is written to ``response`` (atomically).
+    """
+    from course import check
+    from course.grading import wire
+
+    req = wire.unpack(Path(request).read_bytes())
+    target = namespace.get(req["target"], serve)
+    if target is serve:
+        outcome = check.Outcome(error=f"is not defined (run the cell that defines {req['target']})",
+                                kind="error")
+    else:
+        outcome = check.run_safely(PROBES[req["probe"]], target, *req["args"],
+                                   timeout=req["timeout"], **req["kwargs"])
+    answer = {"value": outcome.value, "error": outcome.error, "kind": outcome.kind,
+              "warnings": list(outcome.warnings)[:5]}
+    tmp = f"{response}.part"
+    with open(tmp, "wb") as f:
+        f.write(wire.pack(answer))
+    os.replace(tmp, response)
