@@ -405,7 +405,10 @@ class InMemoryLoader:
 
     The whole split is moved to ``device`` once (as uint8: MNIST train is 47 MB, CIFAR-10 train
     150 MB). Each epoch draws a fresh permutation, so every sample appears exactly once; batches
-    are converted to float in [0, 1], normalised and augmented on the device.
+    are converted to float in [0, 1], normalised and augmented on the device. The random
+    generator lives on the device too, so no permutation, flip mask or shift crosses from the
+    host on any step. The same ``seed`` on the same kind of device gives the same batches (a
+    CUDA generator draws other numbers than a CPU one).
 
     Args:
         X: images (N, C, H, W), uint8 (scaled by 1/255) or float.
@@ -417,7 +420,7 @@ class InMemoryLoader:
         flip: random horizontal flips (CIFAR-10; not for digits).
         crop_padding: random translation by up to this many pixels (reflect-pad, then crop).
         channels_last: return batches in ``torch.channels_last`` memory format (faster convs).
-        seed: seed of the shuffling and augmentation generator.
+        seed: seed of the shuffling and augmentation generator (``self.generator``, on ``device``).
 
     Used by: lessons 10-14 and the benchmark of the course (against ``DataLoader``).
     """
@@ -441,7 +444,7 @@ class InMemoryLoader:
         channels = X.shape[1]
         self.mean = self._stat(mean, channels)
         self.std = self._stat(std, channels)
-        self.generator = torch.Generator().manual_seed(seed)
+        self.generator = torch.Generator(device=self.device).manual_seed(seed)
 
     def _stat(self, values, channels):
         if values is None:
@@ -461,23 +464,25 @@ class InMemoryLoader:
 
     def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         n = len(self.X)
-        order = torch.randperm(n, generator=self.generator) if self.shuffle else torch.arange(n)
-        order = order.to(self.device)
+        if self.shuffle:
+            order = torch.randperm(n, generator=self.generator, device=self.device)
+        else:
+            order = torch.arange(n, device=self.device)
         stop = n - n % self.batch_size if self.drop_last else n
         for start in range(0, stop, self.batch_size):
             idx = order[start:start + self.batch_size]
             yield self.transform(self.X[idx]), self.y[idx]
 
     def transform(self, xb: torch.Tensor, augment: bool = True) -> torch.Tensor:
-        """uint8 or float batch -> normalised float batch, augmented when configured."""
+        """uint8 or float batch -> normalised float batch on the device, augmented when configured."""
         scale = xb.dtype == torch.uint8
-        xb = xb.to(self.dtype)
+        xb = xb.to(self.device, self.dtype)
         if scale:
             xb = xb / 255
         if self.mean is not None:
             xb = (xb - self.mean) / self.std
         if augment and self.flip:
-            mask = (torch.rand(len(xb), generator=self.generator) < 0.5).to(xb.device)
+            mask = torch.rand(len(xb), generator=self.generator, device=xb.device) < 0.5
             xb = torch.where(mask.view(-1, 1, 1, 1), xb.flip(3), xb)
         if augment and self.crop_padding:
             xb = random_translate(xb, self.crop_padding, self.generator)
@@ -487,10 +492,13 @@ class InMemoryLoader:
 
 
 def random_translate(xb: torch.Tensor, padding: int, generator: torch.Generator | None = None):
-    """Shift each image by up to ``padding`` pixels (reflect padding), all on ``xb``'s device."""
+    """Shift each image by up to ``padding`` pixels (reflect padding), all on ``xb``'s device.
+
+    ``generator``, when given, must live on ``xb``'s device (as ``InMemoryLoader.generator`` does).
+    """
     B, C, H, W = xb.shape
     padded = torch.nn.functional.pad(xb, (padding,) * 4, mode="reflect")
-    dy, dx = (torch.randint(0, 2 * padding + 1, (2, B), generator=generator)).to(xb.device)
+    dy, dx = torch.randint(0, 2 * padding + 1, (2, B), generator=generator, device=xb.device)
     rows = (dy[:, None] + torch.arange(H, device=xb.device))[:, None, :, None]  # B,1,H,1
     cols = (dx[:, None] + torch.arange(W, device=xb.device))[:, None, None, :]  # B,1,1,W
     batch = torch.arange(B, device=xb.device)[:, None, None, None]

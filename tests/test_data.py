@@ -246,6 +246,39 @@ def test_num_workers_defaults(monkeypatch):
     assert data.default_num_workers() == 4
 
 
+def test_same_seed_same_batches_and_generator_on_the_loader_device():
+    X = torch.randint(0, 256, (50, 3, 8, 8), dtype=torch.uint8)
+    y = torch.arange(50)
+
+    def epochs(seed):
+        loader = data.InMemoryLoader(X, y, 16, seed=seed, flip=True, crop_padding=2, device="cpu")
+        assert loader.generator.device == loader.device
+        return [(xb.clone(), yb.clone()) for _ in range(2) for xb, yb in loader]
+
+    a, b, other = epochs(3), epochs(3), epochs(4)
+    assert len(a) == len(b) == 8
+    assert all(torch.equal(xa, xb) and torch.equal(ya, yb) for (xa, ya), (xb, yb) in zip(a, b))
+    assert not all(torch.equal(ya, yo) for (_, ya), (_, yo) in zip(a, other))
+
+
+def test_loader_draws_no_random_numbers_on_the_host(monkeypatch):
+    """Permutation, flip mask and shifts are drawn with the loader's generator on its device."""
+    X = torch.randint(0, 256, (20, 3, 8, 8), dtype=torch.uint8)
+    loader = data.InMemoryLoader(X, torch.arange(20), 8, flip=True, crop_padding=1)
+    calls = []
+    for name in ("randperm", "rand", "randint"):
+        real = getattr(torch, name)
+
+        def spy(*args, _real=real, _name=name, **kwargs):
+            calls.append((_name, kwargs.get("generator"), kwargs.get("device")))
+            return _real(*args, **kwargs)
+
+        monkeypatch.setattr(torch, name, spy)
+    list(loader)
+    assert {name for name, _, _ in calls} == {"randperm", "rand", "randint"}
+    assert all(g is loader.generator and torch.device(d) == loader.device for _, g, d in calls)
+
+
 # ------------------------------------------------------------------------------ checksum override
 def _override(monkeypatch, tmp_path, content):
     path = tmp_path / "sums.json"
