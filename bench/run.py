@@ -116,7 +116,7 @@ def run_lesson(path: Path, device: str, smoke: bool, out: Path, extra: dict | No
     from course import runner
 
     params = runner.smoke_parameters(device, smoke, extra)
-    return runner.run_notebook(path, out, params, device=device, timeout=3600)
+    return runner.run_notebook(path, out, params, timeout=3600)
 
 
 def lesson_seconds_to_99(path: Path | None, device: str, tiny: bool) -> dict:

@@ -172,10 +172,12 @@ _LAYOUT = {"mnist": "MNIST", "cifar10": "cifar-10-batches-py",
 
 
 def missing(root=None) -> list[str]:
-    """The datasets that are not usable in the data directory (``course.data.cache_status``)."""
+    """The datasets that are not usable in the data directory (``course.data.cache_status``),
+    in the order of ``course.data.DATASETS``."""
     from course import data
 
-    return [name for name, state in data.cache_status(root).items() if state != "ok"]
+    status = data.cache_status(root)
+    return [name for name in data.DATASETS if status[name] != "ok"]
 
 
 def prepare(dest: str | os.PathLike, root=None) -> tuple[dict[str, str], list[str]]:
@@ -184,7 +186,9 @@ def prepare(dest: str | os.PathLike, root=None) -> tuple[dict[str, str], list[st
     Returns ``(env, stand_ins)``: ``env`` is ``{}`` when every dataset is in the data directory
     (``root``, else ``$COURSE_DATA_DIR``, else the user cache). Otherwise ``dest`` is made afresh:
     stand-ins for the missing datasets, links to (or copies of) the real ones that are there, and
-    ``env`` holds the ``COURSE_DATA_DIR`` and ``COURSE_DATA_CHECKSUMS`` that point at it.
+    ``env`` holds the ``COURSE_DATA_DIR`` and ``COURSE_DATA_CHECKSUMS`` that point at it. The
+    linked datasets keep the checksums they are verified against now (the real ones, or those of
+    a ``$COURSE_DATA_CHECKSUMS`` already set).
     """
     from course import data
 
@@ -195,6 +199,13 @@ def prepare(dest: str | os.PathLike, root=None) -> tuple[dict[str, str], list[st
     if dest.exists():
         shutil.rmtree(dest)
     checksums = write_all(dest, names=absent)
+    sums = json.loads(checksums.read_text())
+    for key, table in data.checksum_override().items():  # those of the datasets linked below
+        kept = {f: d for f, d in table.items() if (key != "tabular_sha256" and key[:-4] not in absent)
+                or (key == "tabular_sha256" and f not in absent)}
+        if kept:
+            sums[key] = {**kept, **sums.get(key, {})}
+    checksums.write_text(json.dumps(sums, indent=2))
     for name, rel in _LAYOUT.items():
         if name in absent:
             continue
