@@ -10,7 +10,7 @@
 Figures (comparisons are measured side by side in one run, so machine load hits both sides):
 
 1. the whole course in smoke mode: every lesson and assignment solution executed on a fresh
-   kernel with the stand-in data of ``tests/fakedata.py`` (as ``make test`` runs them), total seconds;
+   kernel with the stand-in data of ``course.standin`` (as ``make test`` runs them), total seconds;
 2. lesson 11's CNN on the CPU with the real MNIST: seconds until the test accuracy first reaches
    99.0% (the lesson records ``seconds_to_99``);
 3. one MNIST epoch through ``course.data.InMemoryLoader`` vs torchvision's ``DataLoader`` with
@@ -103,15 +103,12 @@ def quiet_stdout():
 
 
 def stand_in_env(folder: Path) -> dict:
-    """Kernel environment with the stand-in datasets of tests/fakedata.py (as tests/conftest.py)."""
-    sys.path.insert(0, str(ROOT / "tests"))
-    import fakedata
+    """Kernel environment with the stand-in datasets of ``course.standin`` and their checksum
+    override (``$COURSE_DATA_CHECKSUMS``), as the test suite's ``kernel_env``."""
+    from course import standin
 
-    fakedata.write_all(folder)
-    shim = str(ROOT / "tests" / "shim")
-    return {"COURSE_DATA_DIR": str(folder), "COURSE_TEST_CHECKSUMS": str(folder / "checksums.json"),
-            "PYTHONPATH": os.pathsep.join(filter(None, [shim, os.environ.get("PYTHONPATH")])),
-            "COURSE_DEVICE": "cpu"}
+    checksums = standin.write_all(folder)
+    return {"COURSE_DATA_DIR": str(folder), "COURSE_DATA_CHECKSUMS": str(checksums)}
 
 
 def run_lesson(path: Path, device: str, smoke: bool, out: Path, extra: dict | None = None):
@@ -119,7 +116,7 @@ def run_lesson(path: Path, device: str, smoke: bool, out: Path, extra: dict | No
     from course import runner
 
     params = runner.smoke_parameters(device, smoke, extra)
-    return runner.run_notebook(path, out, params, device=device, timeout=3600)
+    return runner.run_notebook(path, out, params, timeout=3600)
 
 
 def lesson_seconds_to_99(path: Path | None, device: str, tiny: bool) -> dict:

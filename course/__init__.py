@@ -10,6 +10,7 @@ Submodules (imported on first use, so ``import course`` stays fast):
 ``check``    instant feedback for exercises, numeric gradient checks
 ``grading``  the graded checks of assignments A1-A4 (built on ``check``)
 ``runner``   execute notebooks headless and tabulate their key metrics
+``standin``  small stand-in datasets in the real formats (tests, offline smoke runs)
 ``exercises`` the checks behind each lesson's exercises (``exercises.lNN``)
 ===========  ==============================================================
 
@@ -24,7 +25,8 @@ import importlib
 
 __version__ = "0.1.0"
 
-_SUBMODULES = ("device", "data", "plot", "train", "check", "grading", "runner", "notebooks", "exercises")
+_SUBMODULES = ("device", "data", "plot", "train", "check", "grading", "runner", "notebooks", "exercises",
+               "standin")
 __all__ = [*_SUBMODULES, "record", "__version__"]
 
 

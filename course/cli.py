@@ -4,7 +4,7 @@
     course data path                   where datasets are cached
     course data download [NAME ...]    fetch datasets now (default: all)
     course data download --from DIR    copy verified files from a local folder (offline machines)
-    course run [NOTEBOOK ...]          execute lessons headless and print a results table
+    course run [NOTEBOOK ...]          execute lessons headless (--jobs N at a time), print a table
     course new-lesson NN slug "Title"  a new lesson with the conventional first cells
     course colab-links --repo O/N      point every badge and install cell at github.com/O/N
     course strip [NOTEBOOK ...]        remove outputs and execution counts
@@ -76,7 +76,7 @@ def _run(args) -> int:
         key, _, value = item.partition("=")
         extra[key] = _literal(value)
     table = runner.run(notebooks, out_dir=args.out, smoke=args.smoke, device=args.device,
-                       data_dir=args.data_dir, timeout=args.timeout, extra=extra)
+                       data_dir=args.data_dir, timeout=args.timeout, extra=extra, jobs=args.jobs)
     failed = table[table.status != "ok"]
     if len(failed):
         print(f"\n{len(failed)} notebook(s) failed: {', '.join(failed.notebook)}", file=sys.stderr)
@@ -128,6 +128,8 @@ def _lint(args) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from course.runner import DEFAULT_CELL_TIMEOUT
+
     parser = argparse.ArgumentParser(prog="course", description="Helpers of the deep learning course.")
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -144,11 +146,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("run", help="execute notebooks headless and tabulate results")
     p.add_argument("notebooks", nargs="*", help="files, folders or globs (default: every lesson)")
-    p.add_argument("--smoke", action="store_true", help="tiny, seconds-long versions (SMOKE = True)")
+    p.add_argument("--smoke", action="store_true",
+                   help="tiny, seconds-long versions (SMOKE = True); stand-in data where the real is missing")
     p.add_argument("--device", help="inject DEVICE (auto, cpu, cuda, cuda:N, mps)")
     p.add_argument("--data-dir", help="data directory the kernels use ($COURSE_DATA_DIR)")
     p.add_argument("--out", default=None, help="folder for executed copies and results (build/runs)")
-    p.add_argument("--timeout", type=float, default=1800, help="seconds per cell")
+    p.add_argument("--timeout", type=float, default=DEFAULT_CELL_TIMEOUT,
+                   help=f"seconds per cell (default {DEFAULT_CELL_TIMEOUT})")
+    p.add_argument("-j", "--jobs", type=int, default=1, help="notebooks run at a time (default 1)")
     p.add_argument("-p", "--param", action="append", metavar="NAME=VALUE",
                    help="inject another parameter, e.g. -p NUM_EPOCHS=2")
     p.set_defaults(func=_run)

@@ -1,8 +1,13 @@
 """Devices: pick one from a toggle, describe it, and time code on it honestly.
 
 Every lesson has ``DEVICE = "auto"`` in its parameters cell and calls ``pick(DEVICE)`` once.
-The environment variable ``COURSE_DEVICE`` overrides ``"auto"`` (the runner sets it), so a whole
-course run can be moved to the CPU or a GPU without editing notebooks.
+``course run --device cpu`` (``make run DEVICE=cpu``) injects that parameter; it is the runner's
+only device channel.
+
+``COURSE_DEVICE`` is the user's override: set in the environment of JupyterLab or of a shell
+(``COURSE_DEVICE=cpu make lab``), it replaces ``"auto"`` in every lesson, so a whole course can
+be moved to the CPU or a GPU without editing notebooks. An explicit ``DEVICE`` (anything but
+``"auto"``) wins over it. The runner neither sets nor clears it.
 
 Used by: every lesson; lesson 00 (``describe``, ``benchmark``) teaches the timing rules.
 """

@@ -1,10 +1,17 @@
 """Execute notebooks headless with papermill and tabulate what they recorded.
 
-``python -m course run [NOTEBOOK ...] --smoke --device cpu`` (or ``make run``) executes lessons on
-fresh kernels, injecting parameters into the cell tagged ``parameters``, writes the executed copies
-to ``build/runs/`` (git-ignored), prints a table (notebook, status, seconds, key metrics) and saves
-it as ``results.csv`` and ``results.json`` beside them. It exits non-zero when a notebook fails,
-naming the notebook and the failing cell.
+``python -m course run [NOTEBOOK ...] --smoke --device cpu --jobs 2`` (or ``make run``) executes
+lessons on fresh kernels, ``--jobs`` at a time, injecting parameters into the cell tagged
+``parameters`` (the device travels only there, as ``DEVICE``), writes the executed copies to
+``build/runs/`` (git-ignored), prints a table in course order (notebook, status, seconds, key
+metrics) and saves it as ``results.csv`` and ``results.json`` beside them. It exits non-zero when a
+notebook fails, naming the notebook and the failing cell.
+
+Smoke runs work offline: when datasets are missing from the data directory, ``run(smoke=True)``
+writes stand-ins in the real on-disk formats (``course.standin``) to ``<out>/standin-data``, links
+the datasets that are there, points the kernels at that folder and at its checksum override
+(``$COURSE_DATA_DIR``, ``$COURSE_DATA_CHECKSUMS``) and says so in one line. With every dataset
+in the cache, smoke runs use the real data.
 
 Lessons report their key numbers with ``course.record(test_acc=acc)``: the value shows in the
 notebook and travels in its outputs under a course-specific MIME type, which the runner reads back.
@@ -23,6 +30,8 @@ from typing import Iterable, Sequence
 METRICS_MIME = "application/vnd.dlcourse.metrics+json"
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT_OUT = REPO / "build" / "runs"
+DEFAULT_CELL_TIMEOUT = 1800  # seconds one cell may run (``course run --timeout``)
+STANDIN_FOLDER = "standin-data"  # under the run's output folder
 
 
 def record(**metrics) -> dict:
@@ -81,26 +90,24 @@ def smoke_parameters(device: str | None = "cpu", smoke: bool = True, extra: dict
 
 @contextlib.contextmanager
 def _environment(changes: dict):
-    old = {k: os.environ.get(k) for k in changes}
-    try:
+    """``os.environ`` with ``changes`` applied (a value of ``None`` unsets), restored afterwards."""
+    from unittest import mock
+
+    with mock.patch.dict(os.environ, {k: str(v) for k, v in changes.items() if v is not None}):
         for k, v in changes.items():
             if v is None:
                 os.environ.pop(k, None)
-            else:
-                os.environ[k] = str(v)
         yield
-    finally:
-        for k, v in old.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
 
 
 def run_notebook(path: str | os.PathLike, out_dir: str | os.PathLike = DEFAULT_OUT,
                  parameters: dict | None = None, data_dir: str | None = None,
-                 device: str | None = None, timeout: float | None = 1200) -> RunResult:
-    """Execute one notebook on a fresh kernel; never raises for a failing notebook."""
+                 timeout: float | None = DEFAULT_CELL_TIMEOUT, env: dict | None = None) -> RunResult:
+    """Execute one notebook on a fresh kernel; never raises for a failing notebook.
+
+    The device goes in ``parameters`` (``DEVICE``); ``env`` holds more variables for the kernel
+    (``None`` unsets one).
+    """
     import nbformat
     import papermill as pm
     from papermill.exceptions import PapermillExecutionError
@@ -114,8 +121,8 @@ def run_notebook(path: str | os.PathLike, out_dir: str | os.PathLike = DEFAULT_O
         # the kernel draws plots inline, as in JupyterLab, even when the caller uses Agg
         "MPLBACKEND": None,
         "COURSE_DATA_DIR": str(Path(data_dir).resolve()) if data_dir else os.environ.get("COURSE_DATA_DIR"),
-        "COURSE_DEVICE": device or os.environ.get("COURSE_DEVICE"),
         "PYDEVD_DISABLE_FILE_VALIDATION": "1",
+        **(env or {}),
     }
     start = time.perf_counter()
     try:
@@ -177,22 +184,76 @@ def find_notebooks(patterns: Sequence[str] | None = None) -> list[Path]:
     return found
 
 
+def smoke_data(out_dir: str | os.PathLike, data_dir: str | None = None,
+               verbose: bool = True) -> tuple[dict, list[str]]:
+    """Kernel environment for a smoke run and the datasets standing in: ``({}, [])`` when every
+    dataset is in the data directory, else stand-ins for the missing ones in
+    ``<out_dir>/standin-data`` (``course.standin.prepare``)."""
+    from course import data, standin
+
+    env, stand_ins = standin.prepare(Path(out_dir) / STANDIN_FOLDER, data_dir)
+    if verbose and stand_ins:
+        print(f"smoke mode: {', '.join(stand_ins)} not in {data.data_dir(data_dir)}, so the kernels "
+              f"use stand-in data in {env[data.ENV_VAR]} (real formats, meaningless numbers)", flush=True)
+    return env, stand_ins
+
+
+def _threads_per_kernel(jobs: int) -> dict:
+    """Split the cores between parallel kernels (unless the user set OMP_NUM_THREADS)."""
+    if jobs <= 1 or os.environ.get("OMP_NUM_THREADS"):
+        return {}
+    return {"OMP_NUM_THREADS": str(max(1, (os.cpu_count() or 1) // jobs))}
+
+
 def run(notebooks: Iterable[str | os.PathLike], out_dir: str | os.PathLike = DEFAULT_OUT,
         smoke: bool = False, device: str | None = None, data_dir: str | None = None,
-        timeout: float | None = 1200, extra: dict | None = None, verbose: bool = True):
-    """Run notebooks one after another; returns the results table (a pandas DataFrame)."""
+        timeout: float | None = DEFAULT_CELL_TIMEOUT, extra: dict | None = None,
+        verbose: bool = True, jobs: int = 1):
+    """Run notebooks, ``jobs`` at a time; returns the results table (a pandas DataFrame).
+
+    The table lists the notebooks in the order given, whatever order they finish in. With
+    ``smoke`` and datasets missing from the data directory, the kernels get stand-in data
+    (``smoke_data``).
+    """
     import pandas as pd
 
+    notebooks = [Path(nb) for nb in notebooks]
     out_dir = Path(out_dir)
-    results = []
+    if jobs < 1:
+        raise ValueError(f"jobs must be at least 1, got {jobs}.")
     params = smoke_parameters(device, smoke, extra)
-    for nb in notebooks:
+    env, stand_ins = smoke_data(out_dir, data_dir, verbose) if smoke else ({}, [])
+    env.update(_threads_per_kernel(jobs))
+    if env.get("COURSE_DATA_DIR"):
+        data_dir = env.pop("COURSE_DATA_DIR")
+    args = [(nb, out_dir, params, data_dir, timeout, env) for nb in notebooks]
+
+    def report(result: RunResult):
         if verbose:
-            print(f"running {_display_name(Path(nb).resolve())} ...", flush=True)
-        result = run_notebook(nb, out_dir, params, data_dir, device, timeout)
-        results.append(result)
-        if verbose and result.error:
-            print("  " + result.error, flush=True)
+            print(f"{result.status:>6}  {result.notebook} ({result.seconds:.0f} s)", flush=True)
+            if result.error:
+                print("  " + result.error, flush=True)
+
+    if verbose:
+        print(f"running {len(notebooks)} notebook(s), {min(jobs, len(notebooks) or 1)} at a time ...",
+              flush=True)
+    if jobs == 1 or len(notebooks) <= 1:
+        results = []
+        for a in args:
+            results.append(run_notebook(*a))
+            report(results[-1])
+    else:
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor, as_completed
+
+        # One process per running notebook: each sets its kernel's environment in its own
+        # os.environ. "spawn" behaves alike on Linux, macOS and Windows.
+        with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
+            futures = {pool.submit(run_notebook, *a): i for i, a in enumerate(args)}
+            results = [None] * len(args)
+            for future in as_completed(futures):
+                results[futures[future]] = future.result()
+                report(results[futures[future]])
     table = pd.DataFrame([{
         "notebook": r.notebook, "status": r.status, "seconds": r.seconds,
         "metrics": ", ".join(f"{k}={_fmt(v)}" for k, v in r.metrics.items()),
@@ -200,7 +261,8 @@ def run(notebooks: Iterable[str | os.PathLike], out_dir: str | os.PathLike = DEF
     out_dir.mkdir(parents=True, exist_ok=True)
     table.to_csv(out_dir / "results.csv", index=False)
     (out_dir / "results.json").write_text(json.dumps(
-        {"smoke": smoke, "device": device, "results": [asdict(r) for r in results]}, indent=2))
+        {"smoke": smoke, "device": device, "stand_in_data": stand_ins,
+         "results": [asdict(r) for r in results]}, indent=2))
     if verbose and len(table):
         print()
         print(table.to_string(index=False))

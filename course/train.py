@@ -179,10 +179,9 @@ def fit(model: nn.Module, train_loader: Iterable, test_loader: Iterable | None =
             total_loss = torch.zeros((), device=device)
             correct = torch.zeros((), device=device, dtype=torch.long)
             count = 0
-            bar = tqdm(train_loader, desc=f"epoch {epoch}/{num_epochs}", leave=False,
-                       disable=not progress, total=_len(train_loader))
+            bar = tqdm(_batches(train_loader, device), desc=f"epoch {epoch}/{num_epochs}",
+                       leave=False, disable=not progress, total=_len(train_loader))
             for X, y in bar:
-                X, y = X.to(device, non_blocking=True), y.to(device, non_blocking=True)
                 with autocast:
                     y_hat = model(X)
                     loss = loss_fn(y_hat, y)

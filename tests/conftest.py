@@ -8,7 +8,6 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-SHIM = Path(__file__).resolve().parent / "shim"
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 os.environ.setdefault("MPLBACKEND", "Agg")
@@ -31,33 +30,42 @@ def fake_data(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def kernel_env(fake_data) -> dict:
-    """Environment for notebook kernels: the stand-in data and the checksum shim."""
-    path = os.pathsep.join(filter(None, [str(SHIM), os.environ.get("PYTHONPATH")]))
-    return {"COURSE_DATA_DIR": str(fake_data), "COURSE_TEST_CHECKSUMS": str(fake_data / "checksums.json"),
-            "PYTHONPATH": path, "COURSE_DEVICE": "cpu"}
+    """Environment for notebook kernels: the stand-in data and its checksum override."""
+    return {"COURSE_DATA_DIR": str(fake_data), "COURSE_DATA_CHECKSUMS": str(fake_data / "checksums.json"),
+            "COURSE_DEVICE": "cpu"}
 
 
 @pytest.fixture
 def patched_checksums(fake_data, monkeypatch):
-    """In this process: make course.data and torchvision accept the stand-in files."""
-    import importlib
+    """In this process: point course.data at the stand-in files and their checksum override."""
+    monkeypatch.setenv("COURSE_DATA_CHECKSUMS", str(fake_data / "checksums.json"))
+    monkeypatch.setenv("COURSE_DATA_DIR", str(fake_data))
+    return fake_data
+
+
+@pytest.fixture(scope="session")
+def run_once(tmp_path_factory, worker_id):
+    """``run_once(name, build)``: run ``build(folder)`` once per test run, even across xdist workers.
+
+    The pattern pytest-xdist documents ("Making session-scoped fixtures execute only once"): the
+    first worker to take the ``filelock`` lock builds in a folder shared by all workers of this
+    run and saves ``build``'s JSON-serialisable result; the others wait for the lock and read it.
+    Without xdist (``worker_id == "master"``) the folder is in this session's temp folder.
+    """
     import json
 
-    import torchvision.datasets.cifar as cifar
+    from filelock import FileLock
 
-    import course.data
+    base = tmp_path_factory.getbasetemp()
+    shared = base if worker_id == "master" else base.parent  # xdist: the run's folder, above the workers'
 
-    monkeypatch.setenv("COURSE_TEST_CHECKSUMS", str(fake_data / "checksums.json"))
-    monkeypatch.setenv("COURSE_DATA_DIR", str(fake_data))
-    sums = json.loads((fake_data / "checksums.json").read_text())
-    monkeypatch.setattr(cifar.CIFAR10, "train_list",
-                        [[n, sums["cifar10_md5"][n]] for n, _ in cifar.CIFAR10.train_list])
-    monkeypatch.setattr(cifar.CIFAR10, "test_list",
-                        [[n, sums["cifar10_md5"][n]] for n, _ in cifar.CIFAR10.test_list])
-    monkeypatch.setattr(cifar.CIFAR10, "meta", dict(cifar.CIFAR10.meta, md5=sums["cifar10_md5"]["batches.meta"]))
-    import dataclasses
+    def run(name: str, build):
+        folder = shared / f"once-{name}"
+        folder.mkdir(exist_ok=True)
+        done = folder / "result.json"
+        with FileLock(str(folder) + ".lock"):
+            if not done.is_file():
+                done.write_text(json.dumps(build(folder), default=str))
+            return json.loads(done.read_text())
 
-    patched = {k: dataclasses.replace(v, sha256=sums["tabular_sha256"][k]) for k, v in course.data.TABULAR.items()}
-    monkeypatch.setattr(course.data, "TABULAR", patched)
-    importlib.invalidate_caches()
-    return fake_data
+    return run

@@ -1,6 +1,7 @@
 import dataclasses
 import gzip
 import hashlib
+import json
 import shutil
 from pathlib import Path
 
@@ -234,4 +235,118 @@ def test_num_workers_defaults(monkeypatch):
     monkeypatch.setattr(sys, "platform", "win32")
     assert data.default_num_workers() == 0
     monkeypatch.setattr(sys, "platform", "linux")
-    assert data.default_num_workers() >= 0
+    monkeypatch.delitem(sys.modules, "ipykernel", raising=False)  # a script, not a notebook
+    for cores, workers in [(None, 0), (1, 0), (2, 1), (4, 3), (64, 4)]:
+        monkeypatch.setattr(data.os, "cpu_count", lambda cores=cores: cores)
+        assert data.default_num_workers() == workers, cores
+    monkeypatch.setitem(sys.modules, "ipykernel", sys)  # in a notebook: only fork may use workers
+    monkeypatch.setattr("multiprocessing.get_start_method", lambda allow_none=False: "spawn")
+    assert data.default_num_workers() == 0
+    monkeypatch.setattr("multiprocessing.get_start_method", lambda allow_none=False: "fork")
+    assert data.default_num_workers() == 4
+
+
+def test_same_seed_same_batches_and_generator_on_the_loader_device():
+    X = torch.randint(0, 256, (50, 3, 8, 8), dtype=torch.uint8)
+    y = torch.arange(50)
+
+    def epochs(seed):
+        loader = data.InMemoryLoader(X, y, 16, seed=seed, flip=True, crop_padding=2, device="cpu")
+        assert loader.generator.device == loader.device
+        return [(xb.clone(), yb.clone()) for _ in range(2) for xb, yb in loader]
+
+    a, b, other = epochs(3), epochs(3), epochs(4)
+    assert len(a) == len(b) == 8
+    assert all(torch.equal(xa, xb) and torch.equal(ya, yb) for (xa, ya), (xb, yb) in zip(a, b))
+    assert not all(torch.equal(ya, yo) for (_, ya), (_, yo) in zip(a, other))
+
+
+def test_loader_draws_no_random_numbers_on_the_host(monkeypatch):
+    """Permutation, flip mask and shifts are drawn with the loader's generator on its device."""
+    X = torch.randint(0, 256, (20, 3, 8, 8), dtype=torch.uint8)
+    loader = data.InMemoryLoader(X, torch.arange(20), 8, flip=True, crop_padding=1)
+    calls = []
+    for name in ("randperm", "rand", "randint"):
+        real = getattr(torch, name)
+
+        def spy(*args, _real=real, _name=name, **kwargs):
+            calls.append((_name, kwargs.get("generator"), kwargs.get("device")))
+            return _real(*args, **kwargs)
+
+        monkeypatch.setattr(torch, name, spy)
+    list(loader)
+    assert {name for name, _, _ in calls} == {"randperm", "rand", "randint"}
+    assert all(g is loader.generator and torch.device(d) == loader.device for _, g, d in calls)
+
+
+# ------------------------------------------------------------------------------ checksum override
+def _override(monkeypatch, tmp_path, content):
+    path = tmp_path / "sums.json"
+    path.write_text(content if isinstance(content, str) else json.dumps(content))
+    monkeypatch.setenv(data.CHECKSUMS_ENV_VAR, str(path))
+    return path
+
+
+def test_override_replaces_only_the_named_checksums(monkeypatch, tmp_path, fake_data):
+    from torchvision.datasets import CIFAR10
+
+    sums = json.loads((fake_data / "checksums.json").read_text())
+    monkeypatch.setenv("COURSE_DATA_DIR", str(fake_data))
+    monkeypatch.delenv(data.CHECKSUMS_ENV_VAR, raising=False)
+    status = data.cache_status()
+    assert status["cifar10"].startswith("present, but fails") and status["titanic"].startswith("corrupt")
+    with pytest.raises(data.DataUnavailableError):
+        data.cifar10(False, download=False)  # the real md5s refuse the stand-ins
+    _override(monkeypatch, tmp_path, {"cifar10_md5": sums["cifar10_md5"],
+                                      "tabular_sha256": {"titanic": sums["tabular_sha256"]["titanic"]}})
+    status = data.cache_status()
+    assert status["cifar10"] == status["titanic"] == "ok"
+    assert status["pima"].startswith("corrupt")  # not in the override: still the real pin
+    ds = data.cifar10(False, download=False)
+    assert len(ds) == 200 and isinstance(ds, CIFAR10)
+    # torchvision's class and the course's pins are left as they were
+    assert CIFAR10.test_list[0][1] != sums["cifar10_md5"]["test_batch"]
+    assert data.TABULAR["titanic"].sha256 == "4a437fde05fe5264e1701a7387ac6fb75393772ba38bb2c9c566405af5af4bd7"
+    assert data.fetch("titanic") == fake_data / "tabular" / "titanic_train.csv"
+
+
+def test_override_of_mnist_archives(monkeypatch, tmp_path):
+    from torchvision.datasets import MNIST
+
+    archive = MNIST.resources[0][0]
+    _override(monkeypatch, tmp_path, {"mnist_md5": {archive: "ab" * 16}})
+    resources = dict(data._vision_class("mnist").resources)
+    assert resources[archive] == "ab" * 16 and dict(MNIST.resources)[archive] != "ab" * 16
+    assert data._vision_class("mnist").__name__ == "MNIST"  # torchvision's folder name depends on it
+
+
+@pytest.mark.parametrize("content, message", [
+    (None, "cannot read it"),
+    ("{not json", "not valid JSON"),
+    ("[1, 2]", "JSON list, not an object"),
+    ({"cifar_md5": {}}, "unknown key 'cifar_md5'"),
+    ({"tabular_sha256": ["titanic"]}, "must map file names to digests"),
+    ({"tabular_sha256": {"iris": "00"}}, "names 'iris', which is not one of diabetes, pima, titanic"),
+    ({"cifar10_md5": {"test_batch": 5}}, "test_batch'] is 5, not a hex digest"),
+])
+def test_bad_override_file_is_a_clear_error(monkeypatch, tmp_path, content, message):
+    if content is None:
+        monkeypatch.setenv(data.CHECKSUMS_ENV_VAR, str(tmp_path / "missing.json"))
+    else:
+        _override(monkeypatch, tmp_path, content)
+    with pytest.raises(data.ChecksumOverrideError) as err:
+        data.fetch("titanic", tmp_path)
+    msg = str(err.value)
+    assert message in msg and "$COURSE_DATA_CHECKSUMS=" in msg and "unset $COURSE_DATA_CHECKSUMS" in msg
+    with pytest.raises(data.ChecksumOverrideError):
+        data.cache_status(tmp_path)
+
+
+def test_no_override_means_real_checksums(monkeypatch):
+    monkeypatch.setenv(data.CHECKSUMS_ENV_VAR, "")
+    assert data.checksum_override() == {}
+    assert data._sha256_of(data.TABULAR["pima"]) == data.TABULAR["pima"].sha256
+    from torchvision.datasets import CIFAR10
+
+    assert data._vision_class("cifar10") is CIFAR10
+

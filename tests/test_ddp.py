@@ -19,6 +19,8 @@ ROOT = Path(__file__).resolve().parent.parent
 SCRIPT = ROOT / "notebooks" / "scripts" / "ddp_cifar.py"
 WORLD_SIZE, STEPS, BATCH = 2, 3, 16
 
+pytestmark = pytest.mark.slow  # torchrun starts two processes: `make test-fast` leaves this out
+
 
 @pytest.fixture(scope="module")
 def ddp_run(tmp_path_factory) -> Path:

@@ -71,14 +71,20 @@ def test_describe_reports_versions(capsys):
     assert "torch" in capsys.readouterr().out
 
 
-def test_timer_and_benchmark_measure_positive_times():
+def test_timer_and_benchmark_measure_on_a_known_clock(monkeypatch):
+    """A fake clock that only moves when the timed function runs: the numbers are exact."""
+    now = [0.0]
+    monkeypatch.setattr(device.time, "perf_counter", lambda: now[0])
+    durations = iter([9.0, 9.0, 0.5, 0.1, 0.3, 0.2, 0.4])  # 2 warm-up calls, then 5 timed
+
+    def work():
+        now[0] += next(durations)
+
+    assert device.benchmark(work, "cpu", warmup=2, repeat=5) == pytest.approx(0.3)  # the median
     timer = device.Timer("cpu")
-    for _ in range(3):
+    for step in (0.25, 0.5):
         with timer:
-            sum(range(1000))
-    assert len(timer.times) == 3 and all(t > 0 for t in timer.times)
-    calls = []
-    seconds = device.benchmark(lambda: calls.append(1), "cpu", warmup=2, repeat=3)
-    assert len(calls) == 5 and seconds >= 0
+            now[0] += step
+    assert timer.times == [0.25, 0.5] and timer.avg() == 0.375 and timer.sum() == 0.75
     with pytest.raises(ValueError):
         device.benchmark(lambda: None, repeat=0)

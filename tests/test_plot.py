@@ -19,22 +19,65 @@ def _close():
     plt.close("all")
 
 
-def test_every_plot_returns_a_figure():
+def _titles(fig):
+    return [ax.get_title() for ax in fig.axes if ax.get_title()]
+
+
+def test_curves_plot_the_given_values():
     history = pd.DataFrame({"epoch": [1, 2], "train_loss": [1.0, 0.5], "test_loss": [1.1, 0.7]})
+    ax = plot.curves(history, x="epoch", ys=["train_loss", "test_loss"]).axes[0]
+    assert [line.get_label() for line in ax.lines] == ["train_loss", "test_loss"]
+    assert ax.lines[1].get_xdata().tolist() == [1, 2] and ax.lines[1].get_ydata().tolist() == [1.1, 0.7]
+    assert ax.get_xlabel() == "epoch" and ax.get_legend() is not None
+    ax = plot.curves({"sgd": [3, 2, 1], "adam": torch.tensor([3.0, 1.0, 0.5])}, logy=True).axes[0]
+    assert ax.get_yscale() == "log" and ax.get_xlabel() == "step"
+    assert ax.lines[1].get_xdata().tolist() == [1, 2, 3] and ax.lines[1].get_ydata().tolist() == [3.0, 1.0, 0.5]
+
+
+def test_loss_surface_marks_the_minimum():
     w, b = np.meshgrid(np.linspace(0, 4, 5), np.linspace(-2, 2, 5))
-    figures = [
-        plot.curves(history, x="epoch", ys=["train_loss", "test_loss"]),
-        plot.curves({"sgd": [3, 2, 1], "adam": torch.tensor([3.0, 1.0, 0.5])}, logy=True),
-        plot.loss_surface(w, b, (w - 2) ** 2 + b**2),
-        plot.image_grid(torch.rand(10, 1, 28, 28), torch.arange(10), predictions=torch.zeros(10)),
-        plot.image_grid(torch.randint(0, 255, (4, 3, 8, 8)), [0, 1, 2, 3], classes=list("abcd")),
-        plot.confusion_matrix([0, 1, 1, 2], [0, 1, 2, 2], ["a", "b", "c"]),
-        plot.decision_boundary(lambda P: 1 / (1 + np.exp(-P[:, 0])), np.random.randn(20, 2),
-                               np.random.randint(0, 2, 20)),
-        plot.timing_bars({"cpu": 0.01, "cuda": 0.001}),
-        plot.grad_norms({"plain": {"a": 1e-4, "b": 1e-2}, "residual": [1e-1, 1e-1]}),
-    ]
-    assert all(isinstance(f, Figure) for f in figures)
+    fig = plot.loss_surface(w, b, (w - 2) ** 2 + b**2)
+    contour_ax = fig.axes[1]
+    star = contour_ax.lines[0]
+    assert (star.get_xdata()[0], star.get_ydata()[0]) == (2.0, 0.0)
+    assert star.get_label() == "minimum (2.00, 0.00)" and _titles(fig)[:2] == ["loss surface", "contours"]
+
+
+def test_image_grid_titles_and_pixels():
+    images = torch.rand(10, 1, 28, 28)
+    fig = plot.image_grid(images, torch.arange(10), predictions=torch.zeros(10))
+    shown = [ax for ax in fig.axes if ax.images]
+    assert len(fig.axes) == 16 and len(shown) == 10  # 2 rows of 8, six left empty
+    assert [ax.get_title() for ax in shown[:3]] == ["0 / 0", "1 / 0", "2 / 0"]
+    assert [ax.title.get_color() for ax in shown[:2]] == ["black", "red"]  # wrong ones turn red
+    assert np.allclose(shown[3].images[0].get_array(), images[3, 0].numpy())
+    X = torch.randint(0, 255, (4, 3, 8, 8))
+    fig = plot.image_grid(X, [0, 1, 2, 3], classes=list("abcd"))
+    assert [ax.get_title() for ax in fig.axes] == ["a", "b", "c", "d"]
+    assert np.allclose(fig.axes[2].images[0].get_array(), X[2].permute(1, 2, 0).numpy() / 255)
+
+
+def test_decision_boundary_colours_the_plane_by_the_prediction():
+    X = np.array([[-1.0, 0.0], [1.0, 0.5], [0.5, -1.0], [-0.5, 1.0]])
+    fig = plot.decision_boundary(lambda P: (P[:, 0] > 0).astype(float), X, np.array([0, 1, 1, 0]),
+                                 resolution=50)
+    ax = fig.axes[0]
+    assert ax.collections[-1].get_offsets().tolist() == X.tolist()  # the scattered points
+    assert (ax.get_xlabel(), ax.get_ylabel(), ax.get_title()) == ("x1", "x2", "decision boundary")
+    filled, boundary = ax.collections[0], ax.collections[1]
+    assert filled.levels.min() == 0 and filled.levels.max() == 1  # both predictions coloured
+    assert boundary.levels.tolist() == [0.5]  # the boundary line where the prediction crosses 0.5
+
+
+def test_timing_bars_and_grad_norms_show_the_numbers():
+    fig = plot.timing_bars({"cpu": 0.01, "cuda": 0.001})
+    ax = fig.axes[0]
+    assert [bar.get_height() for bar in ax.patches] == pytest.approx([10.0, 1.0])  # in ms
+    assert [t.get_text() for t in ax.texts] == ["10", "1"] and ax.get_ylabel() == "ms"
+    fig = plot.grad_norms({"plain": {"a": 1e-4, "b": 1e-2}, "residual": [1e-1, 1e-1]})
+    ax = fig.axes[0]
+    assert ax.get_yscale() == "log" and [line.get_label() for line in ax.lines] == ["plain", "residual"]
+    assert ax.lines[0].get_ydata().tolist() == [1e-4, 1e-2] and ax.lines[1].get_xdata().tolist() == [1, 2]
 
 
 def test_confusion_matrix_counts():
@@ -50,7 +93,8 @@ def test_live_plot_headless_leaves_one_final_figure():
         live.update(pd.DataFrame({"epoch": list(range(1, epoch + 1)), "train_loss": [1.0, 0.5][:epoch],
                                   "train_acc": [0.5, 0.7][:epoch]}))
     fig = live.close()
-    assert isinstance(fig, Figure) and len(fig.axes[0].lines) == 1 and len(fig.axes[0].lines[0].get_xdata()) == 2
+    assert isinstance(fig, Figure) and len(fig.axes[0].lines) == 1
+    assert fig.axes[0].lines[0].get_xdata().tolist() == [1, 2] and fig.axes[0].lines[0].get_ydata().tolist() == [1.0, 0.5]
 
 
 def test_smooth_is_bias_corrected():

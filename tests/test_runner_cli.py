@@ -27,27 +27,114 @@ def _notebook(path: Path, body: str) -> Path:
 def two_notebooks(tmp_path_factory):
     folder = tmp_path_factory.mktemp("nbs")
     good = _notebook(folder / "good.ipynb",
-                     "import os, course\nassert SMOKE is True\n"
-                     "course.record(test_acc=0.75, device=os.environ['COURSE_DEVICE'])")
+                     "import os, time, course\nassert SMOKE is True\ntime.sleep(2)  # finishes last\n"
+                     "course.record(test_acc=0.75, device=DEVICE,\n"
+                     "              course_device=os.environ.get('COURSE_DEVICE', 'unset'))")
     bad = _notebook(folder / "bad.ipynb", "x = 1\nraise ValueError('broken on purpose')")
     return good, bad
 
 
 @pytest.mark.notebook
-def test_cli_run_table_files_and_exit_code(two_notebooks, tmp_path, capsys):
+def test_cli_run_table_files_and_exit_code(two_notebooks, tmp_path, capsys, monkeypatch, patched_checksums):
+    """Two notebooks in parallel (--jobs 2): the table keeps the order given, although the first
+    finishes last; the device reaches the kernel only as the DEVICE parameter."""
     good, bad = two_notebooks
-    code = cli.main(["run", str(good), str(bad), "--smoke", "--device", "cpu", "--out", str(tmp_path)])
+    monkeypatch.delenv("COURSE_DEVICE", raising=False)
+    code = cli.main(["run", str(good), str(bad), "--smoke", "--device", "cpu", "--out", str(tmp_path),
+                     "--jobs", "2"])
     out, err = capsys.readouterr()
     assert code == 1
     assert "bad.ipynb failed in cell 2" in out and "ValueError: broken on purpose" in out
+    assert out.index("bad.ipynb (") < out.index("good.ipynb (")  # finished first ...
     assert "1 notebook(s) failed" in err and "bad.ipynb" in err
+    assert "stand-in" not in out  # every dataset is in the (stand-in) cache: nothing to prepare
     table = pd.read_csv(tmp_path / "results.csv")
     assert list(table.columns) == ["notebook", "status", "seconds", "metrics"]
-    assert table.status.tolist() == ["ok", "FAILED"]
-    assert sorted(table.metrics[0].split(", ")) == ["device=cpu", "test_acc=0.75"]
+    assert table.status.tolist() == ["ok", "FAILED"]  # ... but the table keeps the order given
+    assert table.notebook.tolist() == [str(good), str(bad)]
+    assert sorted(table.metrics[0].split(", ")) == ["course_device=unset", "device=cpu", "test_acc=0.75"]
     results = json.loads((tmp_path / "results.json").read_text())
     assert results["smoke"] is True and results["results"][0]["metrics"]["test_acc"] == 0.75
+    assert results["stand_in_data"] == []
     assert (tmp_path / "good.ipynb").exists()
+
+
+@pytest.mark.notebook
+def test_smoke_run_offline_uses_stand_in_data(tmp_path, monkeypatch, capsys):
+    """An empty data directory and no network: the kernels get stand-ins and the run says so."""
+    empty = tmp_path / "empty-cache"
+    empty.mkdir()
+    monkeypatch.setenv("COURSE_DATA_DIR", str(empty))
+    monkeypatch.delenv("COURSE_DATA_CHECKSUMS", raising=False)
+    nb = _notebook(tmp_path / "uses_data.ipynb",
+                   "import course\nfrom course import data\n"
+                   "X, y = data.load_tensors('cifar10', train=False)\n"
+                   "course.record(n_cifar=len(X), n_titanic=len(data.load_titanic()),\n"
+                   "              n_mnist=len(data.mnist(False, download=False)))")
+    table = runner.run([nb], out_dir=tmp_path / "out", smoke=True, device="cpu")
+    out = capsys.readouterr().out
+    assert table.status.tolist() == ["ok"], out
+    lines = [line for line in out.splitlines() if "stand-in" in line]
+    assert len(lines) == 1 and "mnist, cifar10, titanic, pima, diabetes not in" in lines[0]
+    assert sorted(table.metrics[0].split(", ")) == ["n_cifar=200", "n_mnist=200", "n_titanic=200"]
+    assert list(empty.iterdir()) == []  # nothing downloaded into, or written to, the cache
+    results = json.loads((tmp_path / "out" / "results.json").read_text())
+    assert results["stand_in_data"] == ["mnist", "cifar10", "titanic", "pima", "diabetes"]
+
+
+def test_smoke_data_only_for_what_is_missing(fake_data, tmp_path, monkeypatch):
+    import shutil
+
+    from course import data
+
+    monkeypatch.setenv("COURSE_DATA_CHECKSUMS", str(fake_data / "checksums.json"))
+    # Every dataset there (the stand-ins count as real under the override): nothing to do.
+    assert runner.smoke_data(tmp_path / "out", str(fake_data), verbose=False) == ({}, [])
+    assert not (tmp_path / "out" / runner.STANDIN_FOLDER).exists()
+    # CIFAR-10 missing: a stand-in for it, links to the rest.
+    cache = tmp_path / "cache"
+    shutil.copytree(fake_data, cache, ignore=shutil.ignore_patterns("cifar-10-batches-py"))
+    env, stand_ins = runner.smoke_data(tmp_path / "out", str(cache), verbose=False)
+    folder = tmp_path / "out" / runner.STANDIN_FOLDER
+    assert stand_ins == ["cifar10"] and env["COURSE_DATA_DIR"] == str(folder.resolve())
+    sums = json.loads((folder / "checksums.json").read_text())
+    original = json.loads((fake_data / "checksums.json").read_text())
+    assert sums["cifar10_md5"] == original["cifar10_md5"]  # same seed, same stand-in
+    assert sums["tabular_sha256"] == original["tabular_sha256"]  # kept for the linked files
+    assert (folder / "MNIST").resolve() == (cache / "MNIST").resolve()
+    assert (folder / "tabular" / "pima-indians-diabetes.csv").read_bytes() == \
+        (cache / "tabular" / "pima-indians-diabetes.csv").read_bytes()
+    monkeypatch.setenv("COURSE_DATA_CHECKSUMS", env["COURSE_DATA_CHECKSUMS"])
+    monkeypatch.setenv("COURSE_DATA_DIR", env["COURSE_DATA_DIR"])
+    assert set(data.cache_status().values()) == {"ok"}
+
+
+def test_one_cell_timeout_default():
+    import inspect
+
+    default = runner.DEFAULT_CELL_TIMEOUT
+    args = cli.build_parser().parse_args(["run"])
+    assert args.timeout == default and args.jobs == 1
+    for fn in (runner.run, runner.run_notebook):
+        assert inspect.signature(fn).parameters["timeout"].default == default
+
+
+def test_environment_sets_unsets_and_restores(monkeypatch):
+    import os
+
+    monkeypatch.setenv("KEEP_ME", "1")
+    monkeypatch.setenv("DROP_ME", "2")
+    monkeypatch.delenv("NEW_ONE", raising=False)
+    with runner._environment({"DROP_ME": None, "NEW_ONE": 3, "KEEP_ME": "changed"}):
+        assert ("DROP_ME" in os.environ, os.environ["NEW_ONE"], os.environ["KEEP_ME"]) == (False, "3", "changed")
+    assert (os.environ["DROP_ME"], "NEW_ONE" in os.environ, os.environ["KEEP_ME"]) == ("2", False, "1")
+
+
+def test_run_notebook_sets_no_device_variable():
+    import inspect
+
+    assert "device" not in inspect.signature(runner.run_notebook).parameters
+    assert "COURSE_DEVICE" not in inspect.getsource(runner)
 
 
 def test_record_outside_a_kernel_prints(capsys):

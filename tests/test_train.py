@@ -71,17 +71,39 @@ def test_load_or_train(tmp_path, capsys):
     assert calls == [1, 1]
 
 
-def test_evaluate_predict_and_per_class_accuracy():
-    X, y = _problem(64)
-    model = _model()
-    result = train.evaluate(model, [(X, y)])
-    assert 0 <= result["acc"] <= 1 and result["loss"] > 0
-    labels, preds = train.predict(model, [(X[:10], y[:10]), (X[10:], y[10:])])
-    assert labels.shape == preds.shape == (64,)
+def _fixed_model():
+    """Logits = x @ W.T with W = [[1, 0], [0, 1]] and no bias: the logits are the inputs."""
+    model = nn.Linear(2, 2, bias=False)
+    with torch.no_grad():
+        model.weight.copy_(torch.eye(2))
+    return model
+
+
+def test_evaluate_against_a_hand_computed_loss_and_accuracy():
+    import math
+
+    X = torch.tensor([[2.0, 0.0], [0.0, 1.0], [1.0, 1.0], [3.0, 0.0]])
+    y = torch.tensor([0, 0, 1, 0])
+    # Cross-entropy of logits (a, b) with label k: log(e^a + e^b) - logit_k.
+    losses = [math.log(math.exp(2) + 1) - 2,        # right
+              math.log(1 + math.exp(1)) - 0,        # wrong (predicts 1)
+              math.log(2 * math.e) - 1,             # a tie: argmax picks class 0, wrong
+              math.log(math.exp(3) + 1) - 3]        # right
+    batches = [(X[:3], y[:3]), (X[3:], y[3:])]  # uneven batches: the mean is over samples
+    result = train.evaluate(_fixed_model(), batches)
+    assert result["loss"] == pytest.approx(sum(losses) / 4, rel=1e-6)
+    assert result["acc"] == 0.5
+    labels, preds = train.predict(_fixed_model(), batches)
+    assert labels.tolist() == [0, 0, 1, 0] and preds.tolist() == [0, 1, 0, 0]
+    mse = train.evaluate(_fixed_model(), batches, loss_fn=lambda out, t: (out[:, 0] - t).pow(2).mean())
+    assert mse["loss"] == pytest.approx((4 + 0 + 0 + 9) / 4)
+
+
+def test_per_class_accuracy_and_an_empty_loader():
     acc = train.per_class_accuracy(torch.tensor([0, 0, 1, 1]), torch.tensor([0, 1, 1, 1]), ["a", "b"])
     assert acc.to_dict() == {"a": 0.5, "b": 1.0}
     with pytest.raises(ValueError, match="empty"):
-        train.evaluate(model, [])
+        train.evaluate(_model(), [])
 
 
 def test_grad_norms_and_parameter_count():
