@@ -242,9 +242,9 @@ def fig_3_loaders(args) -> dict:
 def fig_4_autograde(args) -> dict:
     """nbgrader autograde of 20 submissions: serial vs JOBS=2 (bench/gradingkit.benchmark)."""
     import gradingkit
-    from course import autograde
+    from course.autograde.commands import list_assignments
 
-    assignments = autograde.list_assignments(ROOT)
+    assignments = list_assignments(ROOT)
     if not assignments:
         return {"result": "not measured (no assignment in solutions/)", "value": None}
     assignment = args.assignment or assignments[0]

@@ -41,7 +41,6 @@ variant of ``WRONG_SUBMISSIONS`` instead of the issue's list.
 from __future__ import annotations
 
 import copy
-import fcntl
 import json
 import os
 import subprocess
@@ -52,7 +51,9 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from course import autograde
+from course.autograde.commands import list_assignments
+from course.autograde.notes import grade_id
+from course.autograde.report import scores
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "bench"))
 import gradingkit  # noqa: E402 - the self-tests' submissions, shared with the benchmark
@@ -60,7 +61,7 @@ from test_grading_checks import WRONG_SUBMISSIONS
 
 ROOT = Path(__file__).resolve().parent.parent
 A1 = "A1_backprop"
-ASSIGNMENTS = autograde.list_assignments(ROOT)
+ASSIGNMENTS = list_assignments(ROOT)
 TIMEOUT = 20          # seconds per cell while testing: short for the hang; a slow read-only cell
                       # (an import on a busy machine) gets a second try anyway
 A1_MEMORY_MB = 4608   # PyTorch alone reserves ~3.5 GB of address space; this cap leaves ~1 GB
@@ -101,7 +102,7 @@ def edited(nb, edits):
     must compile, so that a variant scores what it does for the intended reason.
     """
     nb = copy.deepcopy(nb)
-    cells = {autograde.grade_id(c): c for c in nb.cells}
+    cells = {grade_id(c): c for c in nb.cells}
     for grade_id, old, new in edits:
         assert old in cells[grade_id].source, f"{grade_id}: {old!r} not found"
         indent = old[:len(old) - len(old.lstrip(" "))]
@@ -117,7 +118,7 @@ def prefixed(grade_id, code):
     def build(good, blank):
         nb = copy.deepcopy(good)
         for cell in nb.cells:
-            if autograde.grade_id(cell) == grade_id:
+            if grade_id(cell) == grade_id:
                 cell.source = code + cell.source
         return nb
     return build
@@ -126,13 +127,13 @@ def prefixed(grade_id, code):
 def deleted_and_edited(good, blank):
     """Q3's and Q4's test cells deleted; Q5 left blank but its test cell rewritten to claim 3 points."""
     nb = copy.deepcopy(good)
-    stub = {autograde.grade_id(c): c.source for c in blank.cells}["numeric_gradient"]
+    stub = {grade_id(c): c.source for c in blank.cells}["numeric_gradient"]
     for cell in nb.cells:
-        if autograde.grade_id(cell) == "numeric_gradient":
+        if grade_id(cell) == "numeric_gradient":
             cell.source = stub
-        if autograde.grade_id(cell) == "test_numeric_gradient":
+        if grade_id(cell) == "test_numeric_gradient":
             cell.source = "score = 3.0  # full marks, trust me\nscore"
-    nb.cells = [c for c in nb.cells if autograde.grade_id(c) not in ("test_relu", "test_softmax_loss")]
+    nb.cells = [c for c in nb.cells if grade_id(c) not in ("test_relu", "test_softmax_loss")]
     return nb
 
 
@@ -216,11 +217,11 @@ def _build(base: Path, kernel_env: dict) -> dict:
               "output": {k: (p.stdout + p.stderr)[-3000:] for k, p in runs.items() if p},
               "scores": {}, "status": {}}
     for a in ASSIGNMENTS:
-        result["scores"][a] = autograde.scores(a, course).to_dict("records")
+        result["scores"][a] = scores(a, course).to_dict("records")
         status = course / "build" / "autograde" / a / "status.csv"
         result["status"][a] = _read_csv(status)
     if serial:
-        result["scores"]["serial"] = autograde.scores(A1, serial).to_dict("records")
+        result["scores"]["serial"] = scores(A1, serial).to_dict("records")
         result["status"]["serial"] = _read_csv(serial / "build" / "autograde" / A1 / "status.csv")
     return result
 
@@ -232,17 +233,9 @@ def _read_csv(path: Path) -> list[dict]:
 
 
 @pytest.fixture(scope="session")
-def graded(tmp_path_factory, kernel_env) -> dict:
-    run_id = os.environ.get("PYTEST_XDIST_TESTRUNUID")
-    base = (tmp_path_factory.getbasetemp().parent / f"grading-{run_id}") if run_id else \
-        tmp_path_factory.getbasetemp() / "grading"
-    base.mkdir(parents=True, exist_ok=True)
-    with open(base / ".lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)  # the other xdist worker waits and reuses the result
-        done = base / "result.json"
-        if not done.exists():
-            done.write_text(json.dumps(_build(base, kernel_env), default=str))
-        return json.loads(done.read_text())
+def graded(run_once, kernel_env) -> dict:
+    """The graded course, built once per test run (the other xdist worker reuses it)."""
+    return run_once("grading", lambda base: _build(base, kernel_env))
 
 
 def _student(graded, key, student):
@@ -253,7 +246,7 @@ def _student(graded, key, student):
 
 def _max_points(assignment) -> dict:
     nb = nbformat.read(ROOT / "assignments" / assignment / f"{assignment}.ipynb", as_version=4)
-    return {autograde.grade_id(c): float(c.metadata.nbgrader["points"]) for c in nb.cells
+    return {grade_id(c): float(c.metadata.nbgrader["points"]) for c in nb.cells
             if c.metadata.get("nbgrader", {}).get("grade")}
 
 
@@ -291,7 +284,7 @@ def test_solution_is_clean_and_release_scores_zero_without_errors(graded, assign
         assert status["status"] == "ok" and not status["notes"], status
         nb = nbformat.read(course / "autograded" / student / assignment / f"{assignment}.ipynb", as_version=4)
         errors = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs if o.output_type == "error"]
-        stderr = [o for c in nb.cells if c.cell_type == "code" and autograde.grade_id(c)
+        stderr = [o for c in nb.cells if c.cell_type == "code" and grade_id(c)
                   for o in c.outputs if o.output_type == "stream" and o.name == "stderr"]
         assert not errors and not stderr, (errors, stderr)
 

@@ -1,7 +1,7 @@
 """The released assignments (``assignments/``) are exactly what ``make assignments`` makes of
 ``solutions/``, and they give nothing away.
 
-* Regenerating them (nbgrader's real ``generate_assignment``, through ``course.autograde.release``,
+* Regenerating them (nbgrader's real ``generate_assignment``, through ``course.release``,
   in a temp copy of the course) gives the same notebooks and the same other files.
 * No released notebook holds solution code, solution markers or hidden tests; every answer cell
   holds the stub.
@@ -10,7 +10,6 @@
 """
 from __future__ import annotations
 
-import fcntl
 import json
 import os
 import shutil
@@ -22,33 +21,28 @@ import pytest
 from course import autograde, notebooks
 
 ROOT = Path(__file__).resolve().parent.parent
-ASSIGNMENTS = autograde.list_assignments(ROOT)
+ASSIGNMENTS = list_assignments(ROOT)
 MARKERS = ("BEGIN SOLUTION", "END SOLUTION", "BEGIN HIDDEN TESTS", "END HIDDEN TESTS")
 
 pytestmark = pytest.mark.skipif(not ASSIGNMENTS, reason="no assignments in solutions/")
 
 
 @pytest.fixture(scope="session")
-def regenerated(tmp_path_factory) -> Path:
-    """A temp course with ``assignments/`` regenerated from ``solutions/`` (once per session, shared
-    by xdist workers through a lock file)."""
-    run_id = os.environ.get("PYTEST_XDIST_TESTRUNUID")
-    base = (tmp_path_factory.getbasetemp().parent / f"release-{run_id}") if run_id else \
-        tmp_path_factory.getbasetemp() / "release"
-    base.mkdir(parents=True, exist_ok=True)
-    with open(base / ".lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
+def regenerated(run_once) -> Path:
+    """A temp course with ``assignments/`` regenerated from ``solutions/`` (once per test run,
+    shared by xdist workers)."""
+    def build(base: Path) -> str:
         course = base / "course"
-        if not (base / "done").exists():
-            if course.exists():
-                shutil.rmtree(course)
-            course.mkdir()
-            shutil.copy(ROOT / "nbgrader_config.py", course / "nbgrader_config.py")
-            shutil.copytree(ROOT / "solutions", course / "solutions",
-                            ignore=shutil.ignore_patterns(".ipynb_checkpoints", "__pycache__"))
-            autograde.release(ASSIGNMENTS, course)
-            (base / "done").write_text("ok")
-    return course
+        if course.exists():
+            shutil.rmtree(course)
+        course.mkdir()
+        shutil.copy(ROOT / "nbgrader_config.py", course / "nbgrader_config.py")
+        shutil.copytree(ROOT / "solutions", course / "solutions",
+                        ignore=shutil.ignore_patterns(".ipynb_checkpoints", "__pycache__"))
+        release(ASSIGNMENTS, course)
+        return str(course)
+
+    return Path(run_once("release", build))
 
 
 def _files(folder: Path) -> dict[str, Path]:
@@ -68,6 +62,7 @@ def test_every_assignment_is_released():
 
 
 @pytest.mark.parametrize("assignment", ASSIGNMENTS)
+@pytest.mark.slow
 def test_regenerating_gives_the_same_release(regenerated, assignment):
     fresh, committed = _files(regenerated / "assignments" / assignment), _files(ROOT / "assignments" / assignment)
     assert sorted(fresh) == sorted(committed), "run `make assignments` and commit assignments/"
@@ -101,9 +96,9 @@ def test_release_holds_no_solution_code_and_no_hidden_tests(assignment):
         text = "\n".join(c.source for c in released.cells)
         for marker in MARKERS:
             assert marker not in text, f"{path.name}: '{marker}' in the released notebook"
-        by_id = {autograde.grade_id(c): c for c in released.cells if autograde.grade_id(c)}
+        by_id = {grade_id(c): c for c in released.cells if grade_id(c)}
         for cell in source.cells:
-            gid = autograde.grade_id(cell)
+            gid = grade_id(cell)
             secret = _regions(cell.source, "BEGIN SOLUTION", "END SOLUTION") + \
                 _regions(cell.source, "BEGIN HIDDEN TESTS", "END HIDDEN TESTS")
             if not secret:

@@ -20,12 +20,6 @@ determined to get points without the work, needs on top of it:
 ==================  ==========================================================================
 
 ``nbgrader_config.py`` switches the preprocessors on, so a plain ``nbgrader autograde`` grades
-the same way as ``make autograde``.
+the same way as ``make autograde``. Import what you need from the modules themselves: this
+package imports nothing, so the kernel launcher (``course.kernels``) stays light.
 """
-from __future__ import annotations
-
-from course.autograde.commands import ROOT, config_dirs, list_assignments, nbgrader, release  # noqa: F401
-from course.autograde.grade import grade  # noqa: F401
-from course.autograde.notes import grade_id, notes_of  # noqa: F401
-from course.autograde.report import export_grades, feedback, scores, status_table  # noqa: F401
-from course.autograde.staging import read_submission, stage, submitted_students  # noqa: F401

@@ -37,7 +37,7 @@ import torch.nn.functional as F
 
 from course import check
 from course.grading.core import Question, compare, graded, loss_list, plain, shape_of
-from course.grading.probes import epoch_setup, make_model
+from course.grading.probes import epoch_setup, initial_state, make_model
 
 __all__ = ["titanic_dataset", "mnist_mlp", "predict_proba", "train_epoch", "titanic_frame"]
 
@@ -329,12 +329,6 @@ def patterned_digits(seed: int, n: int) -> tuple[torch.Tensor, torch.Tensor]:
     return (X - 0.2) / 0.3, y
 
 
-def _epoch_state(seed: int) -> dict:
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        return {k: v.clone() for k, v in make_model(("epoch_mlp",)).state_dict().items()}
-
-
 def _data_loss(state, X, y) -> float:
     with torch.no_grad():
         return F.cross_entropy(make_model(("epoch_mlp",), state, train=False)(X), y).item()
@@ -356,7 +350,7 @@ def train_epoch(fn, points: float = 4, hidden: bool = False) -> float:
     reference = q.hidden_value("a3.reference_epoch")
     for label, (seed, n, batch_size) in q.cases(EPOCH_VISIBLE, "a3.EPOCH"):
         X, y = patterned_digits(seed, n)
-        state = _epoch_state(seed)
+        state = initial_state(("epoch_mlp",), seed)
         start = _data_loss(state, X, y)
         label = f"{label} ({n} images, batch_size={batch_size})"
         arch = ("epoch_mlp",)

@@ -29,8 +29,8 @@ import torch
 import torch.nn.functional as F
 
 from course import check
-from course.grading.core import Question, graded, loss_list, shape_of, shapes
-from course.grading.probes import make_model
+from course.grading.core import Question, graded, shape_of, shapes
+from course.grading.probes import initial_state, make_model
 
 __all__ = ["inception_block", "residual_block", "train_steps", "inception_parameters"]
 
@@ -43,6 +43,17 @@ def inception_parameters(in_channels: int) -> int:
             + conv(c, 16, 1) + conv(16, 24, 5)
             + conv(c, 16, 1) + conv(16, 24, 3) + conv(24, 24, 3)
             + conv(c, 24, 1))
+
+
+def _parameters(q: Question, cls, c: int, seed: int, label: str, want: int, hint: str = "") -> dict | None:
+    """Build ``cls(c)`` through the probe; record the ``parameters`` part (exactly ``want``).
+    Returns the probe's ``{"params", "layers"}``, or None when the block could not be built."""
+    ok, info = q.run("module_parameters", cls, (c,), seed, label=label)
+    if not ok:
+        return None
+    count = sum(int(t.numel()) for t in info["params"].values())
+    q.record("parameters", count == want, f"{label}: expected {want:,} parameters, found {count:,}{hint}")
+    return info
 
 
 def _random_state(params: dict, g: torch.Generator) -> dict:
@@ -101,14 +112,11 @@ def inception_block(cls, points: float = 5, hidden: bool = False) -> float:
         x = torch.randn(N, c, H, W, generator=gen)
         g = torch.randn(N, 88, H, W, generator=gen)
         label = f"{label} (InceptionBlock({c}), {shapes(x=x)})"
-        ok, info = q.run("module_parameters", cls, (c,), seed, label=label)
-        if not ok:
+        info = _parameters(q, cls, c, seed, label, inception_parameters(c),
+                           "; compare each branch's channels and kernel sizes with the table")
+        if info is None:
             continue
         params = info["params"]
-        count = sum(int(t.numel()) for t in params.values())
-        q.record("parameters", count == inception_parameters(c),
-                 f"{label}: expected {inception_parameters(c):,} parameters, found {count:,}; "
-                 f"compare each branch's channels and kernel sizes with the table")
         state = _random_state(params, gen)
         ok, run = q.run("module_run", cls, (c,), seed, x, g, state, label=label,
                         parts=["shape", "values", "gradients"])
@@ -175,13 +183,10 @@ def residual_block(cls, points: float = 5, hidden: bool = False) -> float:
         gen = torch.Generator().manual_seed(8000 + seed)
         x = torch.randn(N, c, H, W, generator=gen)
         label = f"{label} (ResidualBlock({c}), {shapes(x=x)})"
-        ok, info = q.run("module_parameters", cls, (c,), seed, label=label)
-        if not ok:
+        info = _parameters(q, cls, c, seed, label, 2 * (9 * c * c + c))
+        if info is None:
             continue
         params = info["params"]
-        count = sum(int(t.numel()) for t in params.values())
-        want = 2 * (9 * c * c + c)
-        q.record("parameters", count == want, f"{label}: expected {want:,} parameters, found {count:,}")
         state = _random_state(params, gen)
         ok, run = q.run("module_run", cls, (c,), seed, x, None, state, label=label, parts=["shape", "values"])
         if ok:
@@ -223,10 +228,6 @@ def _bands(seed: int, n: int, classes: int = 3, size: int = 12):
     return X, y
 
 
-def _cnn_state(seed: int) -> dict:
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        return {k: v.clone() for k, v in make_model(("small_cnn",)).state_dict().items()}
 
 
 def _loss(state, X, y) -> float:
@@ -250,22 +251,14 @@ def train_steps(fn, points: float = 4, hidden: bool = False) -> float:
     reference = q.hidden_value("a4.reference_steps")
     for label, (seed, n, num_steps, lr) in q.cases(STEPS_VISIBLE, "a4.STEPS"):
         X, y = _bands(seed, n)
-        state = _cnn_state(seed)
+        state = initial_state(("small_cnn",), seed)
         start = _loss(state, X, y)
         label = f"{label} ({shapes(X=X, num_steps=num_steps, lr=lr)})"
         ok, run = q.run("train_function", fn, ("small_cnn",), state, X, y, num_steps, lr, label=label)
         if not ok:
             continue
-        values, problem = loss_list(run["value"], num_steps)
-        if not q.record("returns", problem is None, f"{label}: {problem}"):
-            q.fail(["trajectory"], f"{label}: {problem}")
-        elif reference is not None:
-            expected = reference(make_model(("small_cnn",), state), X, y, num_steps, lr)
-            q.compare("trajectory", values, expected, label, 1e-5, 1e-3, "losses")
-        elif q.compare("trajectory", values[0], start, label, 1e-5, 1e-4,
-                       "the first loss (the model's loss before any update)"):
-            q.record("trajectory", values[-1] < values[0],
-                     f"{label}: the losses did not fall ({values[0]:.4g} -> {values[-1]:.4g})")
+        expected = reference(make_model(("small_cnn",), state), X, y, num_steps, lr) if reference else None
+        q.trajectory(run["value"], num_steps, start, expected, label)
         end = _loss(run["state"], X, y)
         q.record("falls", end < 0.5 * start,
                  f"{label}: the loss went from {start:.4g} to {end:.4g}; it should fall below "

@@ -299,6 +299,20 @@ class Question:
         prefix = f"{label}: {what + ': ' if what else ''}"
         return self.record(part, why is None, prefix + (why or ""))
 
+    def trajectory(self, losses: Any, n: int, start: float, expected: Any, label: str) -> None:
+        """Parts ``returns`` (``n`` numbers) and ``trajectory`` of a training question: equal to
+        ``expected`` (the hidden reference loop's losses) when given, else the first loss is the
+        model's starting loss ``start`` and the last is lower."""
+        values, problem = loss_list(losses, n)
+        if not self.record("returns", problem is None, f"{label}: {problem}"):
+            self.fail(["trajectory"], f"{label}: {problem}")
+        elif expected is not None:
+            self.compare("trajectory", values, expected, label, 1e-5, 1e-3, "losses")
+        elif self.compare("trajectory", values[0], start, label, 1e-5, 1e-4,
+                          "the first loss (the model's loss before any update)"):
+            self.record("trajectory", values[-1] < values[0],
+                        f"{label}: the losses did not fall ({values[0]:.4g} -> {values[-1]:.4g})")
+
     def unpack(self, value: Any, names: list[str], label: str) -> list[Any] | None:
         """Split a returned tuple like ``(dx, dw, db)``; on the wrong structure all parts fail."""
         if isinstance(value, (tuple, list)) and len(value) == len(names):

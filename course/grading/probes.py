@@ -194,6 +194,15 @@ def make_model(arch: tuple, state: dict | None = None, train: bool = True):
     return model.train(train)
 
 
+def initial_state(arch: tuple, seed: int) -> dict:
+    """The state ``architecture(*arch)`` gets from PyTorch's default initialisation under
+    ``seed`` (the caller's random state is left as it was)."""
+    torch = _torch()
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return _state(architecture(*arch))
+
+
 def _state(model) -> dict:
     return {k: v.detach().clone() for k, v in model.state_dict().items()}
 

@@ -14,7 +14,7 @@ threads             BLAS/OpenMP threads = ``$COURSE_GRADING_THREADS`` (default 1
                     parallel grading jobs do not fight over the cores.
 history             IPython's history stays in memory: parallel kernels share no SQLite file.
 time                per cell: nbgrader's ``Execute.timeout``. A kernel that dies or stops
-                    answering is restarted by ``course.autograde.SafeExecute``.
+                    answering is restarted by ``course.autograde.execute.SafeExecute``.
 ==================  ======================================================================
 
 The spec is the folder ``course/kernels/dlcourse-grading`` (its ``kernel.json`` runs
