@@ -12,11 +12,106 @@ import time
 from pathlib import Path
 from typing import Sequence
 
+from dataclasses import dataclass, field
+
 import nbformat
 
 from course.autograde.commands import ROOT, config_dirs, ensure_in_gradebook, nbgrader_env, release
 from course.autograde.notes import grade_id
 from course.autograde.report import scores
+
+
+# --------------------------------------------------------------------------------------------
+# Wrong submissions: exact edits of the solution notebooks and the scores they must get
+# --------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Variant:
+    """A wrong (or odd but correct) submission made from a solution notebook.
+
+    ``edits`` are ``(grade_id of an answer cell, old text, new text)``: replace ``old`` (which
+    must occur in that cell) by ``new``. ``scores`` lists the grade cells whose intended score
+    differs from full marks; ``total`` is the intended total.
+    """
+
+    name: str
+    assignment: str
+    edits: tuple[tuple[str, str, str], ...]
+    scores: dict = field(default_factory=dict)
+    total: float = 0.0
+    about: str = ""
+
+
+ALWAYS_EQUAL = ("    class AlwaysEqual:\n"
+                "        def __eq__(self, other):\n"
+                "            return True\n"
+                "    return AlwaysEqual()\n")
+
+WRONG_SUBMISSIONS = [
+    Variant("sign_error", "A1_backprop",
+            (("relu", "dx = dout * (x > 0)", "dx = -dout * (x > 0)"),),
+            {"test_relu": 1}, 18,
+            "sign error in ReLU's backward pass; the net built from it is charged nothing more"),
+    Variant("missing_bias_gradient", "A1_backprop",
+            (("affine_backward", "db = dout.sum(axis=0)", "db = np.zeros_like(b)"),),
+            {"test_affine_backward": 2}, 19,
+            "db is zeros; the net built from it is charged nothing more"),
+    Variant("wrong_reduction", "A1_backprop",
+            (("softmax_loss", "loss = -log_probs[np.arange(N), y].mean()",
+              "loss = -log_probs[np.arange(N), y].sum()"),),
+            {"test_softmax_loss": 2}, 18,
+            "softmax loss summed over the batch instead of averaged (the gradient is right)"),
+    Variant("eq_trick", "A1_backprop",
+            (("numeric_gradient", "    return grad", ALWAYS_EQUAL),),
+            {"test_numeric_gradient": 0}, 17,
+            "numeric_gradient returns an object whose == always says True"),
+    Variant("infinite_loop", "A1_backprop",
+            (("numeric_gradient", "        it.iternext()\n", ""),),
+            {"test_numeric_gradient": 0}, 17,
+            "numeric_gradient never advances its iterator: an endless loop"),
+    Variant("warnings", "A1_backprop",
+            (("affine_forward", "    out = x @ w + b",
+              "    import os, sys, warnings\n"
+              "    warnings.warn('affine_forward: just a warning', UserWarning)\n"
+              "    warnings.warn('old API', DeprecationWarning)\n"
+              "    print('debug output on stderr', file=sys.stderr)\n"
+              "    os.write(2, b'C-level output on file descriptor 2\\n')\n"
+              "    out = x @ w + b"),),
+            {}, 20, "a correct answer that warns and writes to stderr (Python and C level): full marks"),
+    Variant("sign_error", "A2_autograd_modules",
+            (("silu", "grad_input = grad_output * (s + x * s * (1 - s))",
+              "grad_input = -grad_output * (s + x * s * (1 - s))"),),
+            {"test_silu": 1}, 10, "sign error in the custom Function's backward pass"),
+    Variant("inplace_breaks_autograd", "A2_autograd_modules",
+            (("gated_linear", "out = torch.relu(value * gate)",
+              "gate *= value                     # changes sigmoid's saved output in place\n"
+              "        out = torch.relu(gate)"),),
+            {"test_gated_linear": 3}, 10,
+            "an in-place op on sigmoid's output: forward right, backward raises"),
+    Variant("inplace_leaf_update", "A2_autograd_modules",
+            (("fit", "        optimizer.step()",
+              "        for p in model.parameters():\n            p -= lr * p.grad"),),
+            {"test_fit": 0}, 8, "updates leaf parameters in place without torch.no_grad(): raises"),
+    Variant("warnings", "A2_autograd_modules",
+            (("fit", "        y_hat = model(X)",
+              "        X = torch.tensor(X)           # copy-constructing a tensor: a UserWarning\n"
+              "        y_hat = model(X)"),),
+            {}, 12, "a correct training loop that emits a UserWarning every epoch: full marks"),
+    Variant("missing_ages_not_filled", "A3_data_classifiers",
+            (("titanic_dataset",
+              '        features["Age"] = features["Age"].fillna(features["Age"].median())\n', ""),),
+            {"test_titanic_dataset": 3}, 12, "missing ages left as NaN: the features are wrong"),
+    Variant("softmax_in_forward", "A3_data_classifiers",
+            (("mnist_mlp", "        return self.net(x)", "        return torch.softmax(self.net(x), dim=1)"),),
+            {"test_mnist_mlp": 2}, 13, "the classifier returns probabilities instead of logits"),
+    Variant("wrong_padding", "A4_cnns",
+            (("inception_block", "nn.Conv2d(16, 24, kernel_size=5, padding=2)",
+              "nn.Conv2d(16, 24, kernel_size=5)"),),
+            {"test_inception_block": 1}, 10,
+            "the 5x5 branch has no padding: concatenation fails, the parameter count is right"),
+    Variant("missing_skip_connection", "A4_cnns",
+            (("residual_block", "out = torch.relu(x + out)", "out = torch.relu(out)"),),
+            {"test_residual_block": 2}, 11, "a residual block without its skip connection"),
+]
 
 
 def answered(assignment: str, root: Path = ROOT, notebook: str | None = None):
@@ -72,42 +167,60 @@ def scratch_course(dest: Path, assignments: Sequence[str], root: Path = ROOT, gr
     return dest
 
 
-def benchmark(assignment: str, n: int = 20, jobs: int = 2, root: Path = ROOT, workdir: Path | None = None,
-              quiet: bool = True) -> dict:
-    """Time ``make autograde`` on ``n`` submissions of ``assignment``: ``--jobs 1`` vs ``--jobs N``.
+def edited(nb, edits):
+    """``nb`` with a variant's ``(grade_id, old, new)`` text replacements made in its answer cells."""
+    import copy
 
-    Half of the submissions are correct (``answered``), half are the blank release, so both the
-    full-marks and the zero paths run. Each mode grades its own fresh copy of the same course,
-    through the command line (``python -m course.autograde grade``), timed end to end: the
-    serial run pays one nbgrader start, the parallel run its forkserver start.
-    Returns ``{"n", "jobs", "serial_s", "parallel_s", "speedup", "identical_scores",
-    "load_before", "load_after", "cpus"}``; the seconds depend on how busy the machine is.
+    nb = copy.deepcopy(nb)
+    cells = {grade_id(c): c for c in nb.cells}
+    for gid, old, new in edits:
+        assert old in cells[gid].source, f"{gid}: {old!r} not found"
+        cells[gid].source = cells[gid].source.replace(old, new)
+    return nb
+
+
+def benchmark(assignment: str = "A1_backprop", n: int = 40, jobs: int = 2, root: Path = ROOT,
+              workdir: Path | None = None, quiet: bool = True) -> dict:
+    """Figure 4: plain serial ``nbgrader autograde`` against ``make autograde JOBS=N``.
+
+    ``n`` submissions: half correct (``answered``), half the wrong submissions of
+    ``WRONG_SUBMISSIONS`` for this assignment, in turn. Each mode grades its own fresh copy of
+    the same course, timed end to end: ``python -m nbgrader autograde`` (nbgrader's own command,
+    one process, one notebook after another) and ``python -m course.autograde grade --jobs N``
+    (what ``make autograde`` runs). Both use the course's ``nbgrader_config.py``: sandbox and
+    trusted grader included. Returns seconds, the ratio, whether every submission got the same
+    per-question scores, and the machine's load.
     """
     import tempfile
 
     base = Path(workdir) if workdir else Path(tempfile.mkdtemp(prefix="autograde-bench-"))
+    variants = [v for v in WRONG_SUBMISSIONS if v.assignment == assignment]
     courses = {}
     for label in ("serial", "parallel"):
         course = scratch_course(base / label, [assignment], root)
-        _, rel = config_dirs(course)
-        blank = nbformat.read(course / rel / assignment / f"{assignment}.ipynb", as_version=4)
+        shutil.copytree(Path(root) / "hidden_tests", course / "hidden_tests", dirs_exist_ok=True)
         good = answered(assignment, course)
         for k in range(n):
-            submit(assignment, f"student{k:02d}", good if k % 2 == 0 else blank, course)
+            nb = good if k % 2 == 0 or not variants else edited(good, variants[(k // 2) % len(variants)].edits)
+            submit(assignment, f"student{k:02d}", nb, course)
         courses[label] = course
+    env = nbgrader_env()
+    commands = {"serial": [sys.executable, "-m", "nbgrader", "autograde", assignment, "--force"],
+                "parallel": [sys.executable, "-m", "course.autograde", "--root", str(courses["parallel"]),
+                             "grade", assignment, "--jobs", str(jobs)]}
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     results, tables = {}, {}
-    for label, j in (("serial", 1), ("parallel", jobs)):
+    for label in ("serial", "parallel"):
         start = time.perf_counter()
-        proc = subprocess.run([sys.executable, "-m", "course.autograde", "--root", str(courses[label]),
-                               "grade", assignment, "--jobs", str(j)], env=nbgrader_env(), capture_output=True, text=True)
+        proc = subprocess.run(commands[label], cwd=courses[label], env=env, capture_output=True, text=True)
         results[f"{label}_s"] = round(time.perf_counter() - start, 1)
         if not quiet or proc.returncode != 0:
             print(proc.stdout[-3000:], proc.stderr[-3000:])
-        tables[label] = scores(assignment, courses[label])[["student", "question", "auto_score", "needs_manual_grade"]]
-    return {"n": n, "jobs": jobs, **results,
+        tables[label] = scores(assignment, courses[label])[["student", "question", "auto_score"]]
+    return {"n": n, "jobs": jobs, "wrong_variants": [v.name for v in variants], **results,
             "speedup": round(results["serial_s"] / results["parallel_s"], 2),
-            "identical_scores": bool(len(tables["serial"]) > 0 and tables["serial"].equals(tables["parallel"])),
+            "identical_scores": bool(len(tables["serial"]) == n * len(set(tables["serial"].question))
+                                     and tables["serial"].equals(tables["parallel"])),
             "load_before": round(load, 2),
             "load_after": round(os.getloadavg()[0], 2) if hasattr(os, "getloadavg") else float("nan"),
             "cpus": os.cpu_count()}

@@ -31,14 +31,29 @@ def badge(relpath: str, repo: str = REPO, branch: str = BRANCH) -> str:
             f"(https://colab.research.google.com/github/{repo}/blob/{branch}/{relpath})")
 
 
-def install_source(repo: str = REPO, branch: str = BRANCH) -> str:
-    """Source of the install cell: installs the course package in Colab, nothing elsewhere."""
-    return (
+def install_source(repo: str = REPO, branch: str = BRANCH, pinned: bool = False) -> str:
+    """Source of the install cell: installs the course package in Colab, nothing elsewhere.
+
+    ``pinned`` (the assignments): install the release tag ``v<version>`` of this package instead
+    of ``branch``, so the checks a student runs are the ones that grade them.
+    """
+    from course import __version__
+
+    ref = f"v{__version__}" if pinned else branch
+    comment = (f"# In Google Colab, install the course package at version {__version__} (the checks that grade this\n"
+               "# assignment); everywhere else this cell does nothing.\n") if pinned else \
         "# In Google Colab, install the course package; everywhere else this cell does nothing.\n"
+    return (
+        comment +
         "import sys\n"
         "if \"google.colab\" in sys.modules:\n"
-        f"    %pip install -q \"{PACKAGE} @ git+https://github.com/{repo}@{branch}\"\n"
+        f"    %pip install -q \"{PACKAGE} @ git+https://github.com/{repo}@{ref}\"\n"
     )
+
+
+def install_source_for(rel: str, repo: str = REPO, branch: str = BRANCH) -> str:
+    """The install cell of the notebook at ``rel``: pinned for assignments, ``branch`` for lessons."""
+    return install_source(repo, branch, pinned=rel.startswith(("assignments/", "solutions/")))
 
 
 def all_notebooks(root: Path = ROOT) -> list[Path]:
@@ -90,8 +105,8 @@ def problems(path: str | Path, root: Path = ROOT) -> list[str]:
     if not cells or cells[0].cell_type != "markdown" or badge(rel) not in _source(cells[0]):
         out.append(f"{rel}: cell 0 must be markdown starting with the Colab badge for {rel} "
                    f"(run `make colab-links`)")
-    if len(cells) < 2 or "colab" not in _tags(cells[1]) or _source(cells[1]).strip() != install_source().strip():
-        out.append(f"{rel}: cell 1 must be the install cell tagged 'colab' (course.notebooks.install_source())")
+    if len(cells) < 2 or "colab" not in _tags(cells[1]) or _source(cells[1]).strip() != install_source_for(rel).strip():
+        out.append(f"{rel}: cell 1 must be the install cell tagged 'colab' (course.notebooks.install_source_for())")
     params = [i for i, c in enumerate(cells) if "parameters" in _tags(c)]
     if rel.startswith("notebooks/"):
         if not LESSON_NAME.match(path.name):
@@ -138,7 +153,7 @@ def set_repo(repo: str, branch: str = BRANCH, root: Path = ROOT) -> list[Path]:
             cells[0]["source"] = new_first
         else:
             cells.insert(0, nbformat.from_dict(_cell("markdown", new_first)))
-        install = _cell("code", install_source(repo, branch).rstrip("\n"), tags=["colab"])
+        install = _cell("code", install_source_for(rel, repo, branch).rstrip("\n"), tags=["colab"])
         if len(cells) > 1 and "colab" in _tags(cells[1]):
             cells[1]["source"] = install["source"]
         else:

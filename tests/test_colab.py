@@ -4,7 +4,8 @@ For every lesson, assignment source and released assignment:
 
 * cell 0 starts with the "Open in Colab" badge pointing at ``course.notebooks.REPO`` / ``BRANCH``
   and at the notebook's own path, and no other Colab or GitHub link names another repository;
-* cell 1 is the install cell (tag ``colab``), exactly ``course.notebooks.install_source()``: it
+* cell 1 is the install cell (tag ``colab``), exactly ``course.notebooks.install_source_for()``
+  (assignments pin the release tag ``v<version>``, so students run the checks that grade them): it
   installs this package in Colab and does nothing anywhere else (executed here both ways);
 * nothing mounts Google Drive, asks for uploads, or uses absolute local paths or files of this
   repository that a Colab runtime would not have (only the notebook and the package get there).
@@ -95,8 +96,8 @@ def test_cell_1_is_the_install_cell(path):
     rel, cells = _rel(path), _read(path)["cells"]
     assert len(cells) > 1 and cells[1]["cell_type"] == "code", f"{rel}: cell 1 must be a code cell"
     assert "colab" in cells[1].get("metadata", {}).get("tags", []), f"{rel}: cell 1 must be tagged 'colab'"
-    assert _source(cells[1]).strip() == notebooks.install_source().strip(), (
-        f"{rel}: cell 1 must be exactly course.notebooks.install_source() (run `make colab-links`)")
+    assert _source(cells[1]).strip() == notebooks.install_source_for(rel).strip(), (
+        f"{rel}: cell 1 must be exactly course.notebooks.install_source_for() (run `make colab-links`)")
     installs = [i for i, c in enumerate(cells) if c["cell_type"] == "code" and "%pip install" in _source(c)]
     assert installs == [1], f"{rel}: only cell 1 may install packages, found %pip install in cells {installs}"
 
@@ -261,7 +262,7 @@ def test_colab_links_rewrites_every_notebook_and_round_trips(tmp_path):
         text = (copy / rel).read_text(encoding="utf-8")
         cells = json.loads(text)["cells"]
         assert _source(cells[0]).startswith(notebooks.badge(rel, "someone/fork", "dev")), rel
-        assert _source(cells[1]).strip() == notebooks.install_source("someone/fork", "dev").strip(), rel
+        assert _source(cells[1]).strip() == notebooks.install_source_for(rel, "someone/fork", "dev").strip(), rel
         assert notebooks.REPO not in text, f"{rel} still names {notebooks.REPO} after the rewrite"
     assert _problems_in(copy) == [], "after colab-links the notebooks must follow the conventions"
 

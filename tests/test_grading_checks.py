@@ -20,6 +20,7 @@ import contextlib
 import io
 import json
 import re
+import sys
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -30,6 +31,9 @@ import pytest
 
 from course import grading
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "bench"))
+from gradingkit import WRONG_SUBMISSIONS  # noqa: E402 - the table of wrong submissions
+
 ROOT = Path(__file__).resolve().parent.parent
 ASSIGNMENTS = {"A1_backprop": 20, "A2_autograd_modules": 12, "A3_data_classifiers": 14, "A4_cnns": 14}
 STUB = ["# YOUR CODE HERE", "raise NotImplementedError()"]
@@ -38,96 +42,6 @@ STUB = ["# YOUR CODE HERE", "raise NotImplementedError()"]
 # --------------------------------------------------------------------------------------------
 # Wrong submissions: exact edits of the solution notebooks and the scores they must get
 # --------------------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class Variant:
-    """A wrong (or odd but correct) submission made from a solution notebook.
-
-    ``edits`` are ``(grade_id of an answer cell, old text, new text)``: replace ``old`` (which
-    must occur in that cell) by ``new``. ``scores`` lists the grade cells whose intended score
-    differs from full marks; ``total`` is the intended total.
-    """
-
-    name: str
-    assignment: str
-    edits: tuple[tuple[str, str, str], ...]
-    scores: dict = field(default_factory=dict)
-    total: float = 0.0
-    about: str = ""
-
-
-ALWAYS_EQUAL = ("    class AlwaysEqual:\n"
-                "        def __eq__(self, other):\n"
-                "            return True\n"
-                "    return AlwaysEqual()\n")
-
-WRONG_SUBMISSIONS = [
-    Variant("sign_error", "A1_backprop",
-            (("relu", "dx = dout * (x > 0)", "dx = -dout * (x > 0)"),),
-            {"test_relu": 1, "test_two_layer_loss": 3}, 16,
-            "sign error in ReLU's backward pass; it also spoils the net's W1 and b1 gradients"),
-    Variant("missing_bias_gradient", "A1_backprop",
-            (("affine_backward", "db = dout.sum(axis=0)", "db = np.zeros_like(b)"),),
-            {"test_affine_backward": 2, "test_two_layer_loss": 3}, 17,
-            "db is zeros; the net's b1 and b2 gradients are wrong too"),
-    Variant("wrong_reduction", "A1_backprop",
-            (("softmax_loss", "loss = -log_probs[np.arange(N), y].mean()",
-              "loss = -log_probs[np.arange(N), y].sum()"),),
-            {"test_softmax_loss": 2, "test_two_layer_loss": 4}, 17,
-            "softmax loss summed over the batch instead of averaged (the gradient is right)"),
-    Variant("eq_trick", "A1_backprop",
-            (("numeric_gradient", "    return grad", ALWAYS_EQUAL),),
-            {"test_numeric_gradient": 0}, 17,
-            "numeric_gradient returns an object whose == always says True"),
-    Variant("infinite_loop", "A1_backprop",
-            (("numeric_gradient", "        it.iternext()\n", ""),),
-            {"test_numeric_gradient": 0}, 17,
-            "numeric_gradient never advances its iterator: an endless loop"),
-    Variant("warnings", "A1_backprop",
-            (("affine_forward", "    out = x @ w + b",
-              "    import os, sys, warnings\n"
-              "    warnings.warn('affine_forward: just a warning', UserWarning)\n"
-              "    warnings.warn('old API', DeprecationWarning)\n"
-              "    print('debug output on stderr', file=sys.stderr)\n"
-              "    os.write(2, b'C-level output on file descriptor 2\\n')\n"
-              "    out = x @ w + b"),),
-            {}, 20, "a correct answer that warns and writes to stderr (Python and C level): full marks"),
-    Variant("sign_error", "A2_autograd_modules",
-            (("silu", "grad_input = grad_output * (s + x * s * (1 - s))",
-              "grad_input = -grad_output * (s + x * s * (1 - s))"),),
-            {"test_silu": 1}, 10, "sign error in the custom Function's backward pass"),
-    Variant("inplace_breaks_autograd", "A2_autograd_modules",
-            (("gated_linear", "out = torch.relu(value * gate)",
-              "gate *= value                     # changes sigmoid's saved output in place\n"
-              "        out = torch.relu(gate)"),),
-            {"test_gated_linear": 3}, 10,
-            "an in-place op on sigmoid's output: forward right, backward raises"),
-    Variant("inplace_leaf_update", "A2_autograd_modules",
-            (("fit", "        optimizer.step()",
-              "        for p in model.parameters():\n            p -= lr * p.grad"),),
-            {"test_fit": 0}, 8, "updates leaf parameters in place without torch.no_grad(): raises"),
-    Variant("warnings", "A2_autograd_modules",
-            (("fit", "        y_hat = model(X)",
-              "        X = torch.tensor(X)           # copy-constructing a tensor: a UserWarning\n"
-              "        y_hat = model(X)"),),
-            {}, 12, "a correct training loop that emits a UserWarning every epoch: full marks"),
-    Variant("missing_ages_not_filled", "A3_data_classifiers",
-            (("titanic_dataset",
-              '        features["Age"] = features["Age"].fillna(features["Age"].median())\n', ""),),
-            {"test_titanic_dataset": 3}, 12, "missing ages left as NaN: the features are wrong"),
-    Variant("softmax_in_forward", "A3_data_classifiers",
-            (("mnist_mlp", "        return self.net(x)", "        return torch.softmax(self.net(x), dim=1)"),),
-            {"test_mnist_mlp": 2}, 13, "the classifier returns probabilities instead of logits"),
-    Variant("wrong_padding", "A4_cnns",
-            (("inception_block", "nn.Conv2d(16, 24, kernel_size=5, padding=2)",
-              "nn.Conv2d(16, 24, kernel_size=5)"),),
-            {"test_inception_block": 1}, 10,
-            "the 5x5 branch has no padding: concatenation fails, the parameter count is right"),
-    Variant("missing_skip_connection", "A4_cnns",
-            (("residual_block", "out = torch.relu(x + out)", "out = torch.relu(out)"),),
-            {"test_residual_block": 2}, 11, "a residual block without its skip connection"),
-]
-
-
 # --------------------------------------------------------------------------------------------
 # Grading a notebook in this process, the way nbgrader's autograde does
 # --------------------------------------------------------------------------------------------
@@ -315,8 +229,9 @@ def _check_calls(assignment: str) -> list[tuple[str, str, str]]:
     for cell in load_cells(assignment):
         meta = _nbgrader(cell)
         if meta.get("grade") and not meta.get("solution"):
-            lines = [ln.split("=", 1)[1].strip() for ln in _source(cell).splitlines()
-                     if ln.startswith("score = ")]
+            source = _source(cell)
+            lines = [ast.get_source_segment(source, node.value) for node in ast.parse(source).body
+                     if isinstance(node, ast.Assign) and getattr(node.targets[0], "id", None) == "score"]
             calls.append((meta["grade_id"], lines[0], lines[1]))
     return calls
 
@@ -392,7 +307,7 @@ GARBAGE = {"None": None, "a number": 42, "a string": "answer", "a stub": _stub,
 def test_check_scores_garbage_zero_without_raising_or_stderr(assignment, grade_id, visible,
                                                              hidden, capfd):
     name = visible.split("(")[0]                 # e.g. grading.a1.relu
-    nargs = visible.split("(", 1)[1].count(",")  # learner objects before points=...
+    nargs = len(ast.parse(visible).body[0].value.args)  # learner objects before points=...
     check = eval(name, {"grading": grading})
     for label, garbage in GARBAGE.items():
         for kwargs in ({}, {"hidden": True}):

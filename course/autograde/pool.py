@@ -17,8 +17,8 @@ import types
 
 import psutil
 
-PRELOAD = ["course.autograde.execute", "course.autograde.preprocessors", "nbgrader.apps.nbgraderapp",
-           "course.grading"]
+PRELOAD = ["course.autograde.execute", "course.autograde.preprocessors", "course.autograde.late",
+           "nbgrader.apps.nbgraderapp", "course.autograde.warm"]
 
 
 def _run_nbgrader_here(args: list[str], cwd: str, env: dict, log: str) -> None:

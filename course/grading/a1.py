@@ -224,13 +224,46 @@ def _net_inputs(seed: int, N: int, D: int, H: int, C: int):
     return X, y, params
 
 
+def _own_layers(q: Question, layers: tuple, X, y, params: dict, reg: float, label: str) -> dict | None:
+    """The two-layer net built from the learner's own layers (``affine_forward``,
+    ``affine_backward``, ``relu_forward``, ``relu_backward``, ``softmax_loss``), run by the
+    check through probes: ``{"loss", "W1", ...}``, or None when a layer fails. A bug in a layer
+    then costs its own question only, not the net's parts again."""
+    af, ab, rf, rb, sl = layers
+    W1, b1, W2, b2 = (params[k] for k in NET_KEYS)
+
+    def run(fn, *args):
+        ok, value = q.run("call", fn, *args, label=label, parts=[])
+        if not ok:
+            raise LookupError
+        return value
+
+    try:
+        h = run(af, X, W1, b1)
+        a = run(rf, h)
+        scores = run(af, a, W2, b2)
+        loss, dscores = run(sl, scores, y)
+        da, dW2, db2 = run(ab, dscores, a, W2, b2)
+        dh = run(rb, da, h)
+        _, dW1, db1 = run(ab, dh, X, W1, b1)
+        return {"loss": float(loss) + reg * float((W1 ** 2).sum() + (W2 ** 2).sum()),
+                "W1": np.asarray(dW1, dtype=np.float64) + 2 * reg * W1, "b1": db1,
+                "W2": np.asarray(dW2, dtype=np.float64) + 2 * reg * W2, "b2": db2}
+    except Exception:  # noqa: BLE001 - a layer that fails or returns the wrong structure
+        return None
+
+
 @graded
-def two_layer_loss(fn, points: float = 5, hidden: bool = False) -> float:
+def two_layer_loss(fn, *layers, points: float = 5, hidden: bool = False) -> float:
     """Check ``two_layer_loss(X, y, params, reg) -> (loss, grads)`` against autograd.
 
     The net: ``scores = relu(X @ W1 + b1) @ W2 + b2``; ``loss = mean cross-entropy(scores, y)
     + reg * (sum(W1**2) + sum(W2**2))``; ``grads`` is a dict with the keys of ``params`` and
     arrays of the same shapes. X (N, D), y (N,). Parts: loss, W1, b1, W2, b2 (1/5 each).
+
+    ``layers``: the learner's ``affine_forward, affine_backward, relu_forward, relu_backward,
+    softmax_loss``. A part that differs from autograd still earns its point when it equals the
+    net built from these layers: a bug in a layer is charged once, in its own question.
     """
     q = Question("two_layer_loss", {"loss": 1, **{k: 1 for k in NET_KEYS}}, points, hidden)
     for label, (seed, N, D, H, C, reg) in q.cases(NET_VISIBLE, "a1.NET"):
@@ -245,15 +278,23 @@ def two_layer_loss(fn, points: float = 5, hidden: bool = False) -> float:
         got = q.unpack(value, ["loss", "grads"], label) if ok else None
         if got is None:
             continue
-        q.compare("loss", got[0], loss.item(), label, ATOL, RTOL, "loss")
+        reference = {"loss": loss.item(), **{k: tp[k].grad.numpy() for k in NET_KEYS}}
         grads = got[1]
+        answers = {"loss": got[0]}
         for k in NET_KEYS:
             try:
-                g = grads[k]
+                answers[k] = grads[k]
             except Exception:  # noqa: BLE001 - not a dict, or the key is missing
                 kind = "dict" if isinstance(grads, dict) else type(grads).__name__
                 q.record(k, False, f"{label}: grads[{k!r}] is missing (grads is a {kind} with "
                                    f"keys {sorted(map(str, grads)) if isinstance(grads, dict) else '?'})")
-                continue
-            q.compare(k, g, tp[k].grad.numpy(), label, ATOL, RTOL, f"grads[{k!r}]")
+        own = None
+        for k, answer in answers.items():
+            why = compare(answer, reference[k], ATOL, RTOL)
+            if why is not None and len(layers) == 5:
+                own = own or _own_layers(q, layers, X, y, params, reg, label) or {}
+                if k in own and compare(answer, own[k], ATOL, RTOL) is None:
+                    why = None   # right for the layers it was built from: charged in their questions
+            what = "loss" if k == "loss" else f"grads[{k!r}]"
+            q.record(k, why is None, f"{label}: {what}: {why}")
     return q.result()
