@@ -4,8 +4,10 @@ New notebooks join automatically. The kernels read the stand-in data of tests/fa
 """
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
+import nbformat
 import pytest
 
 from course import notebooks, runner
@@ -31,3 +33,16 @@ def test_notebook_follows_conventions(path):
 
 def test_there_are_lessons():
     assert LESSONS, "notebooks/ holds no lessons"
+
+
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+
+
+@pytest.mark.parametrize("path", ALL, ids=lambda p: str(p.relative_to(ROOT)))
+def test_no_control_characters_in_cell_sources(path):
+    """A Python string like "\\beta" written into a notebook becomes backspace + "eta"."""
+    nb = nbformat.read(path, as_version=4)
+    found = [f"cell {i}: {ch!r} in ...{cell.source[max(0, m.start() - 20):m.end() + 20]!r}..."
+             for i, cell in enumerate(nb.cells)
+             for m in [_CONTROL.search(cell.source)] if m for ch in [m.group()]]
+    assert found == [], "control characters (only newline and tab are allowed):\n" + "\n".join(found)
