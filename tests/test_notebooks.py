@@ -46,3 +46,17 @@ def test_no_control_characters_in_cell_sources(path):
              for i, cell in enumerate(nb.cells)
              for m in [_CONTROL.search(cell.source)] if m for ch in [m.group()]]
     assert found == [], "control characters (only newline and tab are allowed):\n" + "\n".join(found)
+
+
+_UNBACKED_CLAIM = re.compile(r"in our runs?|measured:", re.IGNORECASE)
+
+
+@pytest.mark.parametrize("path", ALL, ids=lambda p: str(p.relative_to(ROOT)))
+def test_no_numbers_from_past_runs_in_markdown(path):
+    """Prose must not quote results of somebody's earlier run ("in our runs", "measured: ...");
+    a number the reader should trust comes from a cell that computes it."""
+    nb = nbformat.read(path, as_version=4)
+    found = [f"cell {i}: ...{cell.source[max(0, m.start() - 40):m.end() + 40]!r}..."
+             for i, cell in enumerate(nb.cells) if cell.cell_type == "markdown"
+             for m in _UNBACKED_CLAIM.finditer(cell.source)]
+    assert found == [], "claims that no cell computes:\n" + "\n".join(found)
