@@ -60,3 +60,31 @@ def test_no_numbers_from_past_runs_in_markdown(path):
              for i, cell in enumerate(nb.cells) if cell.cell_type == "markdown"
              for m in _UNBACKED_CLAIM.finditer(cell.source)]
     assert found == [], "claims that no cell computes:\n" + "\n".join(found)
+
+
+def _lesson_text(number: str) -> str:
+    path = next((ROOT / "notebooks").glob(f"{number}_*.ipynb"))
+    return "\n".join(cell.source for cell in nbformat.read(path, as_version=4).cells)
+
+
+@pytest.mark.parametrize("lesson, snippet", [
+    # PyTorch's 60-minute blitz, autograd part (lesson 04)
+    ("04", "torch.ones(2, 2, requires_grad=True)"),
+    ("04", "4.5"),
+    ("04", ".data.norm() < 1000"),
+    ("04", ".backward(v_double)"),
+    ("04", ".requires_grad_(True)"),
+    # Liu Er's y = x * w loop, the old idiom and the modern one, and his quadratic model
+    ("04", ".grad.data.zero_()"),
+    ("04", "w_liu -= 0.01 * w_liu.grad"),
+    ("04", "l04.check_fit_quadratic(fit_quadratic)"),
+    # CS231n's TensorFlow 1 gotchas (lesson 05)
+    ("05", "Weights fed through placeholders are copied on every step"),
+    ("05", "An update that is not fetched does not happen"),
+    ("05", "tf.group"),
+    # the blitz's "widen the network" exercise (lesson 11)
+    ("11", "l11.check_wider_network(time_forward_backward, LeNet(), wide, device"),
+])
+def test_source_course_examples_are_in_the_lessons(lesson, snippet):
+    """Examples of the source courses (issue 10) that had gone missing stay in."""
+    assert snippet in _lesson_text(lesson)
