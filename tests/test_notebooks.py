@@ -88,3 +88,16 @@ def _lesson_text(number: str) -> str:
 def test_source_course_examples_are_in_the_lessons(lesson, snippet):
     """Examples of the source courses (issue 10) that had gone missing stay in."""
     assert snippet in _lesson_text(lesson)
+
+
+def test_lesson_11_names_cross_correlation_right_and_times_the_chosen_device():
+    """Deep learning's "convolution" is a cross-correlation; the convolution of mathematics
+    flips the kernel. The GPU timing cell follows DEVICE instead of building cuda itself."""
+    path = next((ROOT / "notebooks").glob("11_*.ipynb"))
+    cells = nbformat.read(path, as_version=4).cells
+    prose = "\n".join(c.source for c in cells if c.cell_type == "markdown")
+    assert "Mathematicians would flip the kernel and call this cross-correlation" not in prose
+    assert "this formula is a **cross-correlation**" in prose and "flips the kernel first" in prose
+    timing = next(c.source for c in cells if "def seconds_for_batches" in c.source)
+    assert 'torch.device("cuda")' not in timing and "torch.cuda.is_available()" not in timing
+    assert 'if device.type == "cpu":' in timing and "seconds_for_batches(LeNet(), device," in timing
