@@ -156,3 +156,64 @@ def test_vjp_wrong(wrong, capsys):
     assert l04.check_vjp(wrong) == 0
     out = capsys.readouterr().out
     assert "\u2718" in out and ("expected" in out and "got" in out)
+
+
+# ---------------------------------------------------------------- Exercise 4: quadratic model
+def fit_quadratic(x, y, lr, num_steps):
+    w1, w2, b = (torch.tensor(0.0, dtype=x.dtype, requires_grad=True) for _ in range(3))
+    for _ in range(num_steps):
+        loss = ((w1 * x ** 2 + w2 * x + b - y) ** 2).mean()
+        loss.backward()
+        with torch.no_grad():
+            for p in (w1, w2, b):
+                p -= lr * p.grad
+                p.grad.zero_()
+    return w1, w2, b
+
+
+def fit_quadratic_old_idiom(x, y, lr, num_steps):
+    """Liu Er's style: .data updates and w.grad.data.zero_(); float32 weights, floats returned."""
+    w1, w2, b = (torch.tensor([0.0], requires_grad=True) for _ in range(3))
+    for _ in range(num_steps):
+        loss = ((w1 * x ** 2 + w2 * x + b - y) ** 2).mean()
+        loss.backward()
+        for p in (w1, w2, b):
+            p.data = p.data - lr * p.grad.data
+            p.grad.data.zero_()
+    return [w1.item(), w2.item(), b.item()]
+
+
+def test_fit_quadratic_correct(capsys):
+    assert l04.check_fit_quadratic(fit_quadratic) == 1.0
+    assert l04.check_fit_quadratic(fit_quadratic_old_idiom) == 1.0
+    assert "correct" in capsys.readouterr().out
+
+
+def test_fit_quadratic_no_reset_is_named(capsys):
+    def no_reset(x, y, lr, num_steps):
+        w1, w2, b = (torch.tensor(0.0, dtype=x.dtype, requires_grad=True) for _ in range(3))
+        for _ in range(num_steps):
+            ((w1 * x ** 2 + w2 * x + b - y) ** 2).mean().backward()
+            with torch.no_grad():
+                for p in (w1, w2, b):
+                    p -= lr * p.grad
+        return w1, w2, b
+    assert l04.check_fit_quadratic(no_reset) < 1.0
+    out = capsys.readouterr().out
+    assert "expected" in out and "the gradients were not reset" in out
+
+
+def test_fit_quadratic_sum_and_stub(capsys):
+    def summed(x, y, lr, num_steps):
+        w1, w2, b = (torch.tensor(0.0, dtype=x.dtype, requires_grad=True) for _ in range(3))
+        for _ in range(num_steps):
+            ((w1 * x ** 2 + w2 * x + b - y) ** 2).sum().backward()
+            with torch.no_grad():
+                for p in (w1, w2, b):
+                    p -= lr * p.grad
+                    p.grad.zero_()
+        return w1, w2, b
+    assert l04.check_fit_quadratic(summed) == 0
+    assert "sum over the points" in capsys.readouterr().out
+    assert l04.check_fit_quadratic(lambda x, y, lr, n: None) == 0
+    assert "expected a tuple of 3 results, got None" in capsys.readouterr().out

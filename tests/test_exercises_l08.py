@@ -85,3 +85,33 @@ def test_fill_missing_crash_on_integer_column_is_reported(capsys):
     out = capsys.readouterr().out
     if int(pd.__version__.split(".")[0]) >= 3:  # older pandas upcasts (with a warning) instead
         assert score < 1.0 and "case 3" in out and "raised TypeError" in out
+
+
+def test_standardize_population_std_fails_with_a_ddof_hint(capsys):
+    """The lesson asks for X_train.std(dim=0) (N - 1); the population std (N) is named as such."""
+    def population(X_train, X_test):
+        mean, std = X_train.mean(dim=0), X_train.std(dim=0, correction=0)
+        return (X_train - mean) / std, (X_test - mean) / std
+    assert l08.check_standardize(population) == 0
+    out = capsys.readouterr().out
+    assert "expected" in out and "got" in out
+    assert "population std, which divides by N" in out and "ddof=1" in out
+
+
+def test_standardize_numpy_default_std_fails_with_the_same_hint(capsys):
+    import numpy as np
+    import torch
+
+    def numpy_std(X_train, X_test):
+        mean, std = X_train.numpy().mean(axis=0), X_train.numpy().std(axis=0)   # np.std: ddof=0
+        return (torch.from_numpy((X_train.numpy() - mean) / std),
+                torch.from_numpy((X_test.numpy() - mean) / std))
+    assert l08.check_standardize(numpy_std) == 0
+    assert "ddof=0" in capsys.readouterr().out
+
+
+def test_standardize_test_statistics_hint(capsys):
+    def own_stats(X_train, X_test):
+        return standardize(X_train, X_train)[0], standardize(X_test, X_test)[0]
+    l08.check_standardize(own_stats)
+    assert "standardised with its own mean and std" in capsys.readouterr().out

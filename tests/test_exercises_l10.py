@@ -70,21 +70,109 @@ def test_cross_entropy_stub(capsys):
     assert "got None" in capsys.readouterr().out
 
 
-def test_num_parameters(capsys):
-    sizes = l10.LAYER_SIZES
-    count = sum(a * b + b for a, b in zip(sizes[:-1], sizes[1:]))
-    assert l10.num_parameters(count) == 1.0
-    assert "correct" in capsys.readouterr().out
+
+# --------------------------------------------------------------------------------------------
+# Exercise 3: train_epoch and evaluate
+# --------------------------------------------------------------------------------------------
+def train_epoch(model, loader, loss_fn, optimizer):
+    model.train()
+    total, count = 0.0, 0
+    for X, y in loader:
+        loss = loss_fn(model(X), y)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        total += loss.item() * len(y)
+        count += len(y)
+    return total / count
 
 
-def test_num_parameters_wrong(capsys):
-    sizes = l10.LAYER_SIZES
-    weights_only = sum(a * b for a, b in zip(sizes[:-1], sizes[1:]))
-    assert l10.num_parameters(weights_only) == 0
+@torch.no_grad()
+def evaluate(model, loader):
+    model.eval()
+    correct = sum((model(X).argmax(dim=1) == y).sum().item() for X, y in loader)
+    return correct / sum(len(y) for _, y in loader)
+
+
+def test_train_evaluate_correct(capsys):
+    assert l10.check_train_evaluate(train_epoch, evaluate) == 1.0
     out = capsys.readouterr().out
-    assert f"got {weights_only}" in out and "expected" in out
+    assert "✔ train_epoch" in out and "✔ evaluate" in out
 
 
-def test_num_parameters_stub(capsys):
-    assert l10.num_parameters(None) == 0
-    assert "got None" in capsys.readouterr().out
+def test_train_evaluate_the_lessons_own_versions_pass():
+    assert l10.check_train_evaluate(l10.train_epoch, l10.evaluate) == 1.0
+
+
+def test_evaluate_without_eval_mode_fails(capsys):
+    @torch.no_grad()
+    def no_eval(model, loader):
+        correct = sum((model(X).argmax(dim=1) == y).sum().item() for X, y in loader)
+        return correct / sum(len(y) for _, y in loader)
+    assert l10.check_train_evaluate(train_epoch, no_eval) == 0.5
+    assert "call model.eval()" in capsys.readouterr().out
+
+
+def test_evaluate_without_no_grad_fails(capsys):
+    def records(model, loader):
+        model.eval()
+        correct = sum((model(X).argmax(dim=1) == y).sum().item() for X, y in loader)
+        return correct / sum(len(y) for _, y in loader)
+    assert l10.check_train_evaluate(train_epoch, records) == 0.5
+    assert "recorded an autograd graph" in capsys.readouterr().out
+
+
+def test_evaluate_percentage_and_backward_fail(capsys):
+    def percent(model, loader):
+        return 100 * evaluate(model, loader)
+    assert l10.check_train_evaluate(train_epoch, percent) == 0.5
+    assert "a percentage?" in capsys.readouterr().out
+
+    def with_backward(model, loader):
+        model.eval()
+        for X, y in loader:
+            torch.nn.functional.cross_entropy(model(X), y).backward()
+        return evaluate(model, loader)
+    assert l10.check_train_evaluate(train_epoch, with_backward) == 0.5
+    out = capsys.readouterr().out
+    assert "recorded an autograd graph" in out
+
+
+def test_train_epoch_wrong(capsys):
+    def no_train_mode(model, loader, loss_fn, optimizer):
+        total = 0.0
+        for X, y in loader:
+            loss = loss_fn(model(X), y)
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            total += loss.item()
+        return total / len(loader)
+    assert l10.check_train_evaluate(no_train_mode, evaluate) == 0.5
+    assert "call model.train() first" in capsys.readouterr().out
+
+    def no_step(model, loader, loss_fn, optimizer):
+        model.train()
+        for X, y in loader:
+            loss = loss_fn(model(X), y)
+            loss.backward()
+        return loss.item()
+    assert l10.check_train_evaluate(no_step, evaluate) == 0.5
+    assert "weights have not changed" in capsys.readouterr().out
+
+    def wrong_sign(model, loader, loss_fn, optimizer):
+        model.train()
+        for X, y in loader:
+            loss = -loss_fn(model(X), y)
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+        return -loss.item()
+    assert l10.check_train_evaluate(wrong_sign, evaluate) == 0.5
+    assert "the loss did not fall" in capsys.readouterr().out
+
+
+def test_train_evaluate_stubs(capsys):
+    assert l10.check_train_evaluate(stub, stub) == 0
+    out = capsys.readouterr().out
+    assert "should return the mean training loss" in out and "got None" in out

@@ -75,3 +75,59 @@ def test_max_pool2x2_wrong(capsys):
 def test_max_pool2x2_stub(capsys):
     assert l11.max_pool2x2(stub) == 0
     assert "got None" in capsys.readouterr().out
+
+
+# --------------------------------------------------------------------------------------------
+# Exercise 4: a wider network, timed
+# --------------------------------------------------------------------------------------------
+class LeNet(torch.nn.Module):
+    def __init__(self, channels=(16, 32)):
+        super().__init__()
+        c1, c2 = channels
+        self.features = torch.nn.Sequential(
+            torch.nn.Conv2d(1, c1, 5), torch.nn.ReLU(), torch.nn.MaxPool2d(2),
+            torch.nn.Conv2d(c1, c2, 5), torch.nn.ReLU(), torch.nn.MaxPool2d(2))
+        self.classifier = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(c2 * 16, 100),
+                                              torch.nn.ReLU(), torch.nn.Linear(100, 10))
+
+    def forward(self, x):
+        return self.classifier(self.features(x))
+
+
+def time_forward_backward(model, X, y):
+    import course
+
+    def step():
+        torch.nn.functional.cross_entropy(model(X), y).backward()
+    step()                                                   # warm-up
+    timer = course.device.Timer(X.device)
+    with timer:
+        step()
+    return timer.times[-1]
+
+
+def test_wider_network(capsys):
+    assert l11.check_wider_network(time_forward_backward, LeNet(), LeNet((32, 64)), "cpu", 16) == 1.0
+    out = capsys.readouterr().out
+    assert "correct" in out and "ms" in out and "the multiplications" in out
+    assert "means a GPU" in out                          # the CPU explanation
+
+
+def test_wider_network_not_wider(capsys):
+    assert l11.check_wider_network(time_forward_backward, LeNet(), LeNet(), "cpu", 16) == 0
+    assert "expected more than LeNet's [16, 32]" in capsys.readouterr().out
+    assert l11.check_wider_network(time_forward_backward, LeNet(), LeNet((8, 64)), "cpu", 16) == 0
+    assert "got [8, 64]" in capsys.readouterr().out
+    assert l11.check_wider_network(time_forward_backward, LeNet(), None, "cpu", 16) == 0
+    assert "got None" in capsys.readouterr().out
+
+
+def test_wider_network_timing_must_run_backward_and_return_seconds(capsys):
+    def forward_only(model, X, y):
+        with torch.no_grad():
+            model(X)
+        return 0.01
+    assert l11.check_wider_network(forward_only, LeNet(), LeNet((32, 64)), "cpu", 16) == 0
+    assert "must include loss.backward()" in capsys.readouterr().out
+    assert l11.check_wider_network(stub, LeNet(), LeNet((32, 64)), "cpu", 16) == 0
+    assert "returned None" in capsys.readouterr().out

@@ -94,3 +94,30 @@ def test_shard_indices_wrong(capsys):
 def test_shard_indices_stub(capsys):
     assert l14.shard_indices(stub) == 0
     assert "got None" in capsys.readouterr().out
+
+
+# ----------------------------------------------------- the lesson text quotes PyTorch's targets
+def _smoothed_targets(eps, classes=10):
+    """The soft target PyTorch's label_smoothing trains towards, read from the gradient:
+    d cross_entropy / d logits = softmax(logits) - target."""
+    logits = torch.zeros(1, classes, requires_grad=True)
+    F.cross_entropy(logits, torch.tensor([3]), label_smoothing=eps).backward()
+    target = (torch.softmax(logits, dim=1) - logits.grad)[0]
+    return round(target[3].item(), 4), round(target[0].item(), 4)
+
+
+def _markdown(lesson):
+    import nbformat
+
+    from course.notebooks import ROOT
+    path = next((ROOT / "notebooks").glob(f"{lesson}_*.ipynb"))
+    return "\n".join(c.source for c in nbformat.read(path, as_version=4).cells if c.cell_type == "markdown")
+
+
+def test_label_smoothing_targets_in_the_lessons_are_pytorchs():
+    assert _smoothed_targets(0.2) == (0.82, 0.02)       # 1 - eps + eps/K, and eps/K
+    assert _smoothed_targets(0.1) == (0.91, 0.01)
+    text14 = _markdown("14")
+    assert "= 0.82 for the true class" in text14 and "0.02 for each other class" in text14
+    assert "targets of 0.8 " not in text14
+    assert "0.9 + 0.01 = 0.91" in _markdown("13")

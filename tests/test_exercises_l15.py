@@ -115,3 +115,25 @@ def test_load_backbone_wrong(capsys):
 def test_load_backbone_stub(capsys):
     assert l15.load_backbone(stub) == 0
     assert "returned None" in capsys.readouterr().out
+
+
+def test_the_lessons_fallback_copies_pass_their_checks(capsys):
+    assert l15.replace_head(l15.lesson_replace_head) == 1.0
+    assert l15.freeze_backbone(l15.lesson_freeze_backbone) == 1.0
+
+
+def test_the_lesson_pipeline_calls_the_learners_functions():
+    """new_model and the feature-extraction run use replace_head / freeze_backbone as the
+    learner defined them (with the course's copies only as a fallback), not copies of their own."""
+    import nbformat
+
+    from course.notebooks import ROOT
+    path = next((ROOT / "notebooks").glob("15_*.ipynb"))
+    code = "\n".join(c.source for c in nbformat.read(path, as_version=4).cells if c.cell_type == "code")
+    pipeline = code[code.index("def new_model"):]
+    assert "replace_head(net, 10)" in pipeline
+    assert "freeze_backbone(new_model(" in pipeline
+    assert ".fc = nn.Linear" not in pipeline                     # no private head replacement
+    assert "head = nn.Linear(512, 10)" not in pipeline           # the head trained is the learner's
+    assert "replace_head = l15.lesson_replace_head" in code        # fallback only while failing
+    assert "freeze_backbone = l15.lesson_freeze_backbone" in code

@@ -4,8 +4,10 @@ New notebooks join automatically. The kernels read the stand-in data of tests/fa
 """
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
+import nbformat
 import pytest
 
 from course import notebooks, runner
@@ -31,3 +33,71 @@ def test_notebook_follows_conventions(path):
 
 def test_there_are_lessons():
     assert LESSONS, "notebooks/ holds no lessons"
+
+
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+
+
+@pytest.mark.parametrize("path", ALL, ids=lambda p: str(p.relative_to(ROOT)))
+def test_no_control_characters_in_cell_sources(path):
+    """A Python string like "\\beta" written into a notebook becomes backspace + "eta"."""
+    nb = nbformat.read(path, as_version=4)
+    found = [f"cell {i}: {ch!r} in ...{cell.source[max(0, m.start() - 20):m.end() + 20]!r}..."
+             for i, cell in enumerate(nb.cells)
+             for m in [_CONTROL.search(cell.source)] if m for ch in [m.group()]]
+    assert found == [], "control characters (only newline and tab are allowed):\n" + "\n".join(found)
+
+
+_UNBACKED_CLAIM = re.compile(r"in our runs?|measured:", re.IGNORECASE)
+
+
+@pytest.mark.parametrize("path", ALL, ids=lambda p: str(p.relative_to(ROOT)))
+def test_no_numbers_from_past_runs_in_markdown(path):
+    """Prose must not quote results of somebody's earlier run ("in our runs", "measured: ...");
+    a number the reader should trust comes from a cell that computes it."""
+    nb = nbformat.read(path, as_version=4)
+    found = [f"cell {i}: ...{cell.source[max(0, m.start() - 40):m.end() + 40]!r}..."
+             for i, cell in enumerate(nb.cells) if cell.cell_type == "markdown"
+             for m in _UNBACKED_CLAIM.finditer(cell.source)]
+    assert found == [], "claims that no cell computes:\n" + "\n".join(found)
+
+
+def _lesson_text(number: str) -> str:
+    path = next((ROOT / "notebooks").glob(f"{number}_*.ipynb"))
+    return "\n".join(cell.source for cell in nbformat.read(path, as_version=4).cells)
+
+
+@pytest.mark.parametrize("lesson, snippet", [
+    # PyTorch's 60-minute blitz, autograd part (lesson 04)
+    ("04", "torch.ones(2, 2, requires_grad=True)"),
+    ("04", "4.5"),
+    ("04", ".data.norm() < 1000"),
+    ("04", ".backward(v_double)"),
+    ("04", ".requires_grad_(True)"),
+    # Liu Er's y = x * w loop, the old idiom and the modern one, and his quadratic model
+    ("04", ".grad.data.zero_()"),
+    ("04", "w_liu -= 0.01 * w_liu.grad"),
+    ("04", "l04.check_fit_quadratic(fit_quadratic)"),
+    # CS231n's TensorFlow 1 gotchas (lesson 05)
+    ("05", "Weights fed through placeholders are copied on every step"),
+    ("05", "An update that is not fetched does not happen"),
+    ("05", "tf.group"),
+    # the blitz's "widen the network" exercise (lesson 11)
+    ("11", "l11.check_wider_network(time_forward_backward, LeNet(), wide, device"),
+])
+def test_source_course_examples_are_in_the_lessons(lesson, snippet):
+    """Examples of the source courses (issue 10) that had gone missing stay in."""
+    assert snippet in _lesson_text(lesson)
+
+
+def test_lesson_11_names_cross_correlation_right_and_times_the_chosen_device():
+    """Deep learning's "convolution" is a cross-correlation; the convolution of mathematics
+    flips the kernel. The GPU timing cell follows DEVICE instead of building cuda itself."""
+    path = next((ROOT / "notebooks").glob("11_*.ipynb"))
+    cells = nbformat.read(path, as_version=4).cells
+    prose = "\n".join(c.source for c in cells if c.cell_type == "markdown")
+    assert "Mathematicians would flip the kernel and call this cross-correlation" not in prose
+    assert "this formula is a **cross-correlation**" in prose and "flips the kernel first" in prose
+    timing = next(c.source for c in cells if "def seconds_for_batches" in c.source)
+    assert 'torch.device("cuda")' not in timing and "torch.cuda.is_available()" not in timing
+    assert 'if device.type == "cpu":' in timing and "seconds_for_batches(LeNet(), device," in timing

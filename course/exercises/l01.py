@@ -50,10 +50,39 @@ def _grid_cases() -> list[tuple[torch.Tensor, ...]]:
     return cases
 
 
+SPEED_GRID = 1000      # the speed case: a SPEED_GRID x SPEED_GRID grid ...
+SPEED_POINTS = 10      # ... of MSEs over SPEED_POINTS examples
+SPEED_LIMIT = 5.0      # seconds; broadcasting needs well under one, a double loop over 10^6 points far more
+
+
+def _speed_case() -> tuple[torch.Tensor, ...]:
+    g = torch.Generator().manual_seed(2)
+    x = 4 * torch.rand(SPEED_POINTS, generator=g)
+    y = 2 * x + 1 + 0.5 * torch.randn(SPEED_POINTS, generator=g)
+    W, B = torch.meshgrid(torch.linspace(0, 4, SPEED_GRID), torch.linspace(-2, 3, SPEED_GRID), indexing="ij")
+    return x, y, W, B
+
+
 def check_loss_grid(loss_grid) -> float:
     """Check ``loss_grid(x, y, W, B)`` -> (K, M) grid of MSEs of ``y_hat = x * w + b``.
 
-    Cases: the toy data on a 5 x 7 grid, 20 noisy points on a 31 x 21 grid, and random (2, 3) W, B.
-    Output: points earned (proportional to the cases passed); prints the first failing case.
+    First a speed case: a 1000 x 1000 grid (10 examples) must finish within ``SPEED_LIMIT`` seconds
+    (``check.run_safely``'s time limit). Broadcasting takes a fraction of a second; Python loops over
+    a million grid points take far longer, so a loop version scores 0 with a message that says why.
+    Then the values, on four cases: the toy data on a 5 x 7 grid, 20 noisy points on a 31 x 21
+    grid, random (2, 3) W, B, and the speed case. Output: points earned (proportional to the cases
+    passed); prints the first failing case.
     """
-    return check.function("loss_grid", loss_grid, _reference_grid, _grid_cases(), atol=1e-5, rtol=1e-5)
+    if callable(loss_grid):
+        speed = check.run_safely(loss_grid, *_speed_case(), timeout=SPEED_LIMIT)
+        slow = (speed.error is not None and speed.error.startswith("took longer")) or speed.seconds > SPEED_LIMIT
+        if slow:
+            return check.report(
+                "loss_grid", 0, 1, 1.0,
+                f"a {SPEED_GRID} x {SPEED_GRID} grid ({SPEED_POINTS} examples) took longer than "
+                f"{SPEED_LIMIT:g} s, the time limit. A Python loop over the grid runs a million small "
+                f"tensor operations; compute all losses at once with broadcasting: "
+                f"(K, M, 1) against (N,) gives (K, M, N), then average over the last axis")
+    cases = _grid_cases() + [_speed_case()]
+    return check.function("loss_grid", loss_grid, _reference_grid, cases, atol=1e-5, rtol=1e-5,
+                          timeout=10 * SPEED_LIMIT)

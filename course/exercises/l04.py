@@ -10,6 +10,8 @@ check                    the learner writes
 ``check_sgd_step``       ``sgd_step(params, lr)``: update leaf tensors in place, reset grads
 ``check_leaky_relu``     ``LeakyReLU(torch.autograd.Function)`` with ``forward(ctx, x, slope)``
 ``check_vjp``            ``vjp(f, x, v) -> v^T J`` with ``backward(v)``, no Jacobian
+``check_fit_quadratic``  ``fit_quadratic(x, y, lr, num_steps) -> (w1, w2, b)``: Liu Er's
+                         quadratic model fitted by gradient descent with autograd
 =======================  =====================================================================
 """
 from __future__ import annotations
@@ -185,3 +187,68 @@ def check_vjp(vjp: Callable, points: float = 1.0) -> float:
              (_squares, _randn(5, seed=33), _randn(5, seed=34)),
              (_outer, _randn(3, seed=35), _randn(3, 3, seed=36))]
     return check.function("vjp", vjp, _vjp_oracle, cases, atol=1e-9, rtol=1e-7, points=points)
+
+
+# ---------------------------------------------------------------------------------------------
+# Exercise 4: Liu Er's quadratic model, fitted by autograd
+# ---------------------------------------------------------------------------------------------
+def _quadratic_reference(x, y, lr, num_steps, *, reset=True, reduce="mean"):
+    """``num_steps`` full-batch steps of ``torch.optim.SGD`` on the MSE of w1 x^2 + w2 x + b,
+    from w1 = w2 = b = 0. ``reset=False`` / ``reduce="sum"`` reproduce two usual mistakes."""
+    params = [torch.zeros((), dtype=x.dtype, requires_grad=True) for _ in range(3)]
+    optimizer = torch.optim.SGD(params, lr=lr)
+    for _ in range(num_steps):
+        w1, w2, b = params
+        loss = F.mse_loss(w1 * x ** 2 + w2 * x + b, y, reduction=reduce)
+        if reset:
+            optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    return tuple(p.detach() for p in params)
+
+
+def _quadratic_cases():
+    g = _gen(40)
+    x = torch.linspace(-2, 2, 20, dtype=torch.float64)
+    y = 0.5 * x ** 2 - x + 2 + 0.1 * torch.randn(20, generator=g, dtype=torch.float64)
+    liu_x = torch.tensor([1.0, 2.0, 3.0], dtype=torch.float64)
+    liu_y = torch.tensor([2.0, 4.0, 6.0], dtype=torch.float64)
+    return [(liu_x, liu_y, 0.01, 1), (liu_x, liu_y, 0.01, 100), (x, y, 0.05, 300)]
+
+
+def check_fit_quadratic(fit_quadratic: Callable, points: float = 1.0) -> float:
+    """Check ``fit_quadratic(x, y, lr, num_steps) -> (w1, w2, b)``.
+
+    The learner fits ``y_hat = w1 x^2 + w2 x + b`` by autograd: start from w1 = w2 = b = 0 and take
+    ``num_steps`` full-batch gradient-descent steps of size ``lr`` on the mean squared error.
+    Reference: the same steps taken by ``torch.optim.SGD`` with ``F.mse_loss``, on Liu Er's data
+    (x = 1, 2, 3; y = 2, 4, 6) for 1 and 100 steps, and on 20 noisy points of a parabola for 300.
+    Names the usual slips (gradients not reset, sum instead of mean) when the numbers show one.
+    """
+    name = "fit_quadratic"
+    if not callable(fit_quadratic):
+        return check.report(name, 0, 1, points, f"expected a function, got {check.describe(fit_quadratic)}")
+    cases = _quadratic_cases()
+    passed, problem = 0, None
+    for i, (x, y, lr, steps) in enumerate(cases, start=1):
+        expected = _quadratic_reference(x, y, lr, steps)
+        out = check.run_safely(fit_quadratic, x.clone(), y.clone(), lr, steps)
+        why = out.error
+        if why is None:
+            got = tuple(out.value) if isinstance(out.value, (list, tuple)) else out.value
+            why = check._compare_structured(got, expected, 1e-5, 1e-4)
+            if why is not None and isinstance(got, tuple) and len(got) == 3:
+                for slip, kwargs in (("the gradients were not reset between steps (w.grad.zero_())",
+                                      dict(reset=False)),
+                                     ("the loss is a sum over the points; the exercise asks for the mean",
+                                      dict(reduce="sum"))):
+                    variant = _quadratic_reference(x, y, lr, steps, **kwargs)
+                    if check._compare_structured(got, variant, 1e-5, 1e-4) is None:
+                        why += f" (that is what you get when {slip})"
+                        break
+        if why is None:
+            passed += 1
+        elif problem is None:
+            problem = (f"case {i} ({len(x)} points, lr={lr}, {steps} step{'s' * (steps > 1)}): "
+                       f"(w1, w2, b) {why}")
+    return check.report(name, passed, len(cases), points, problem)

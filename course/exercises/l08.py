@@ -28,8 +28,13 @@ __all__ = ["check_standardize", "check_num_parameters", "check_fill_missing"]
 # --------------------------------------------------------------------------------------------
 # Exercise 1: standardise with the training statistics
 # --------------------------------------------------------------------------------------------
-def _standardize_reference(X_train, X_test):
-    mean, std = X_train.mean(dim=0), X_train.std(dim=0)  # torch's default std (divides by N-1)
+def _standardize_reference(X_train, X_test, correction=1, test_stats=False):
+    """torch's default std divides by N - 1 (``correction=1``, numpy's ``ddof=1``). The keyword
+    arguments reproduce two usual slips: ``correction=0`` (the population std, numpy's default)
+    and ``test_stats=True`` (the test set standardised with its own statistics)."""
+    mean, std = X_train.mean(dim=0), X_train.std(dim=0, correction=correction)
+    if test_stats:
+        return (X_train - mean) / std, (X_test - X_test.mean(dim=0)) / X_test.std(dim=0, correction=correction)
     return (X_train - mean) / std, (X_test - mean) / std
 
 
@@ -45,12 +50,36 @@ def _standardize_cases():
     return cases
 
 
+_STANDARDIZE_SLIPS = [
+    (dict(correction=0),
+     "your numbers match the population std, which divides by N (numpy's np.std default, ddof=0, "
+     "or torch's correction=0 / unbiased=False). The exercise asks for X_train.std(dim=0), which "
+     "divides by N - 1 (ddof=1)"),
+    (dict(test_stats=True),
+     "the test set was standardised with its own mean and std; use the training set's for both"),
+    (dict(correction=0, test_stats=True),
+     "the test set was standardised with its own statistics, and the std divides by N (ddof=0) "
+     "instead of N - 1: use X_train.mean(dim=0) and X_train.std(dim=0) for both"),
+]
+
+
 def check_standardize(standardize, points: float = 1.0) -> float:
     """Compare ``standardize(X_train, X_test)`` with ``(X - mean) / std`` where ``mean`` and
-    ``std`` are ``X_train.mean(dim=0)`` and ``X_train.std(dim=0)``; X are float32 (N, D) tensors.
-    A version that standardises the test set with its own statistics fails the test part."""
-    return check.function("standardize", standardize, _standardize_reference,
-                          _standardize_cases(), atol=1e-4, rtol=1e-4, points=points)
+    ``std`` are ``X_train.mean(dim=0)`` and ``X_train.std(dim=0)`` (dividing by N - 1, as the
+    lesson says); X are float32 (N, D) tensors. Answers that use the population std (ddof=0) or
+    the test set's own statistics fail, with a hint that names the slip."""
+    score = check.function("standardize", standardize, _standardize_reference,
+                           _standardize_cases(), atol=1e-4, rtol=1e-4, points=points)
+    if score < points and callable(standardize):
+        X_train, X_test = _standardize_cases()[0]          # 6 rows: the two stds differ by about 10 %
+        out = check.run_safely(standardize, X_train.clone(), X_test.clone())
+        if out.error is None:
+            for kwargs, hint in _STANDARDIZE_SLIPS:
+                variant = _standardize_reference(X_train, X_test, **kwargs)
+                if check._compare_structured(out.value, variant, 1e-4, 1e-4) is None:
+                    print(f"  hint: {hint}.")
+                    break
+    return score
 
 
 # --------------------------------------------------------------------------------------------

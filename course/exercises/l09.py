@@ -7,11 +7,12 @@ check                            the learner writes
                                  batches one epoch over ``n`` samples has
 ``check_frame_dataset``          ``__len__`` and ``__getitem__`` of a ``Dataset`` over a pandas
                                  DataFrame: item ``i`` is ``(x (D,), y (1,))``, float32
-``check_family_size``            ``add_family_size(frame)``: new columns ``FamilySize`` and
-                                 ``IsAlone`` for the Titanic passengers
+``check_titanic_classifier``     ``train_and_predict(train_frame, test_frame)``: preprocess,
+                                 train and predict 0/1 survival; judged on a split the check
+                                 holds out itself, against the "women survived" rule
 ===============================  ========================================================
 
-``DataLoader`` itself is the oracle for the first two. Every check prints one line (expected vs
+``DataLoader`` itself is the oracle for the first two; the held-back labels for the third. Every check prints one line (expected vs
 got on failure) and returns the points earned; none raises.
 """
 from __future__ import annotations
@@ -21,7 +22,7 @@ import torch
 
 from course import check
 
-__all__ = ["check_iterations_per_epoch", "check_frame_dataset", "check_family_size"]
+__all__ = ["check_iterations_per_epoch", "check_frame_dataset", "check_titanic_classifier"]
 
 
 # --------------------------------------------------------------------------------------------
@@ -111,55 +112,76 @@ def check_frame_dataset(dataset_class, points: float = 1.0) -> float:
 
 
 # --------------------------------------------------------------------------------------------
-# Exercise 3: a new feature
+# Exercise 3: the Titanic classifier, judged on passengers the check holds back
 # --------------------------------------------------------------------------------------------
-def _family_frame(n: int, seed: int):
-    import pandas as pd
-
-    rng = np.random.default_rng(seed)
-    return pd.DataFrame({"Pclass": rng.integers(1, 4, n), "SibSp": rng.integers(0, 5, n),
-                         "Parch": rng.integers(0, 4, n), "Fare": np.round(rng.uniform(5, 80, n), 2)})
+HOLDOUT_SEED = 909        # the check's own split; the lesson's split uses SEED, so they differ
+HOLDOUT_FRACTION = 0.25
 
 
-def _family_reference(frame):
-    family = frame["SibSp"] + frame["Parch"] + 1
-    return family, (family == 1).astype(int)
+def holdout_split(frame, seed: int = HOLDOUT_SEED, fraction: float = HOLDOUT_FRACTION):
+    """The check's split of ``frame``: ``(train_frame, test_frame, test_labels)``.
+
+    ``test_frame`` has no ``Survived`` column; ``test_labels`` is a 0/1 int array in its row order.
+    Both frames keep the passengers' original index labels.
+    """
+    order = np.random.default_rng(seed).permutation(len(frame))
+    n_test = round(fraction * len(frame))
+    test, train = frame.iloc[np.sort(order[:n_test])], frame.iloc[np.sort(order[n_test:])]
+    return train.copy(), test.drop(columns=["Survived"]), test["Survived"].to_numpy().astype(int)
 
 
-def _family_columns(result):
-    """The learner's frame -> ``(FamilySize, IsAlone)`` as arrays, or a message saying why not."""
-    if result is None or not hasattr(result, "columns"):
-        return f"add_family_size should return a DataFrame, got {check.describe(result)}"
-    missing = [c for c in ("FamilySize", "IsAlone") if c not in result.columns]
-    if missing:
-        return f"the returned frame has no column {', '.join(map(repr, missing))} (columns: {list(result.columns)})"
-    return (np.asarray(result["FamilySize"], dtype=np.float64),
-            np.asarray(result["IsAlone"], dtype=np.float64))
+def _predictions(value, n: int):
+    """The learner's predictions as a flat 0/1 float array of length ``n``, or a message why not."""
+    if type(value).__module__.startswith("pandas") and hasattr(value, "to_numpy"):
+        value = value.to_numpy()                      # a Series of predictions is fine
+    try:
+        pred = check.to_numbers(value)
+    except check.NotANumber as err:
+        return f"train_and_predict should return n 0/1 predictions; {err}"
+    if pred.size != n or (pred.ndim == 2 and 1 not in pred.shape) or pred.ndim > 2:
+        return (f"expected one prediction per held-out passenger, shape ({n},) or ({n}, 1); "
+                f"got shape {pred.shape}")
+    pred = pred.reshape(-1)
+    if not np.isin(pred, (0.0, 1.0)).all():
+        bad = pred[~np.isin(pred, (0.0, 1.0))][0]
+        return (f"expected 0/1 predictions (1 = survived), got the value {bad:.4g}; threshold "
+                f"probabilities at 0.5 or logits at 0")
+    return pred
 
 
-def check_family_size(add_family_size, points: float = 1.0) -> float:
-    """Compare ``add_family_size(frame)`` on two small frames with ``FamilySize = SibSp + Parch
-    + 1`` (the passenger counts too) and ``IsAlone = 1`` where the family size is 1, else 0."""
-    if not callable(add_family_size):
-        return check.report("add_family_size", 0, 1, points,
-                            f"expected a function, got {check.describe(add_family_size)}")
-    name, cases, passed, problem = "add_family_size", [_family_frame(6, 91), _family_frame(20, 92)], 0, None
-    for k, frame in enumerate(cases, start=1):
-        expected = tuple(np.asarray(v, dtype=np.float64) for v in _family_reference(frame))
-        out = check.run_safely(add_family_size, frame.copy())
-        why = out.error or None
-        if why is None:
-            got = _family_columns(out.value)
-            if isinstance(got, str):
-                why = got
-            else:
-                for column, g, e in zip(("FamilySize", "IsAlone"), got, expected):
-                    why = check.compare(g, e)
-                    if why:
-                        why = f"column {column}: {why}"
-                        break
-        if why is None:
-            passed += 1
-        elif problem is None:
-            problem = f"case {k} ({len(frame)} passengers): {why}"
-    return check.report(name, passed, len(cases), points, problem)
+def check_titanic_classifier(train_and_predict, frame=None, points: float = 1.0,
+                             timeout: float = 300.0) -> float:
+    """Train and evaluate the learner's Titanic classifier on a split the check makes itself.
+
+    Calls ``train_and_predict(train_frame, test_frame)``: ``train_frame`` holds 75 % of the
+    passengers with all columns, ``test_frame`` the other 25 % **without** ``Survived``. It must
+    return one 0/1 prediction per test passenger (array, tensor, list or Series). Passes when the
+    accuracy on the held-back labels is at least that of the rule "women survived, men did not"
+    on the same passengers, so "nobody survived" (all zeros) and an untrained model fail.
+
+    ``frame`` defaults to ``course.data.load_titanic()``; tests pass smaller tables.
+    """
+    name = "titanic classifier"
+    if not callable(train_and_predict):
+        return check.report(name, 0, 1, points, f"expected a function, got {check.describe(train_and_predict)}")
+    if frame is None:
+        from course import data
+
+        frame = data.load_titanic()
+    train, test, labels = holdout_split(frame)
+    women = float(((test["Sex"] == "female").to_numpy().astype(int) == labels).mean())
+    nobody = float(max(labels.mean(), 1 - labels.mean()))
+    bar = f"the bar is the 'women survived' rule's {women:.1%} ('nobody survived' scores {nobody:.1%})"
+    out = check.run_safely(train_and_predict, train.copy(), test.copy(), timeout=timeout)
+    if out.error:
+        return check.report(name, 0, 1, points, f"train_and_predict(train_frame, test_frame) {out.error}")
+    pred = _predictions(out.value, len(test))
+    if isinstance(pred, str):
+        return check.report(name, 0, 1, points, pred)
+    acc = float((pred == labels).mean())
+    got = f"{acc:.1%} on {len(test)} passengers the check held back ({int((pred == labels).sum())} right)"
+    if acc + 1e-12 < women:
+        hint = (" Your predictions are all 0, i.e. 'nobody survived': is the model trained?"
+                if not pred.any() else "")
+        return check.report(name, 0, 1, points, f"accuracy {got}; {bar}.{hint}")
+    return check.report(name, 1, 1, points, notes=[f"accuracy {got}; {bar}"])
