@@ -68,6 +68,12 @@ A1_MEMORY_MB = 4608   # PyTorch alone reserves ~3.5 GB of address space; this ca
 ISSUE_VARIANTS = {("A1_backprop", n) for n in ("sign_error", "missing_bias_gradient", "wrong_reduction",
                                                 "eq_trick", "infinite_loop", "warnings")}
 ISSUE_VARIANTS |= {("A2_autograd_modules", "inplace_breaks_autograd")}
+# the concept checks of the issue "Trustworthy grading": each graded as intended through nbgrader
+ISSUE_VARIANTS |= {("A1_backprop", "restore_drift")}
+ISSUE_VARIANTS |= {("A3_data_classifiers", n) for n in ("no_relu", "tanh", "relu_on_logits", "float64_items",
+                                                         "scalar_label", "no_train_mode")}
+ISSUE_VARIANTS |= {("A4_cnns", n) for n in ("max_pool", "no_pool_branch", "swapped_branches", "extra_relu",
+                                            "double_lr")}
 SERIAL_SUBSET = ["solution", "crash", "lost_metadata", "invalid_json"]
 
 
@@ -349,3 +355,39 @@ def test_make_targets_exist():
                           "A=A1_backprop", "JOBS=2"], capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
     assert "course.autograde" in out.stdout and "--jobs 2" in out.stdout
+
+
+# --------------------------------------------------------------------------------------------
+# The instructor's workflow: roster, due date and late penalty, regrading one student, exports
+# --------------------------------------------------------------------------------------------
+def test_roster_late_penalty_regrade_and_export(tmp_path, kernel_env):
+    import pandas as pd
+
+    if A1 not in ASSIGNMENTS:
+        pytest.skip("no A1")
+    env = {**os.environ, **kernel_env}
+    course = gradingkit.scratch_course(tmp_path / "course", [A1], ROOT)
+    (tmp_path / "roster.csv").write_text("id,first_name,last_name,email\nalice,Alice,A,a@x.org\nbob,Bob,B,b@x.org\n")
+    assert _cli(course, "roster", str(tmp_path / "roster.csv"), env=env).returncode == 0
+    assert _cli(course, "due", A1, "2026-12-01 12:00:00 UTC", env=env).returncode == 0
+    good = gradingkit.answered(A1, course)
+    gradingkit.submit(A1, "alice", good, course, timestamp="2026-12-01 11:00:00 UTC")       # on time
+    gradingkit.submit(A1, "bob", good, course, timestamp="2026-12-02 23:00:00 UTC")         # 1.5 days late
+    gradingkit.submit(A1, "mallory", good, course, timestamp="2026-12-01 10:00:00 UTC")     # not on the roster
+    out = _cli(course, "grade", A1, "--jobs", "2", "--timeout", str(TIMEOUT), env=env)
+    assert out.returncode == 0, out.stdout[-2000:]
+    assert "not on the roster" in out.stdout and "mallory" in out.stdout
+    status = pd.read_csv(course / "build" / "autograde" / A1 / "status.csv", keep_default_na=False)
+    assert sorted(status.student) == ["alice", "bob"]
+    # regrade alice alone: bob's row stays
+    out = _cli(course, "grade", A1, "--student", "alice", "--timeout", str(TIMEOUT), env=env)
+    assert out.returncode == 0, out.stdout[-2000:]
+    status = pd.read_csv(course / "build" / "autograde" / A1 / "status.csv", keep_default_na=False)
+    assert sorted(status.student) == ["alice", "bob"] and set(status.score) == {20.0}
+    assert _cli(course, "grades", "--out", str(tmp_path / "grades"), env=env).returncode == 0
+    by_q = pd.read_csv(tmp_path / "grades" / "grades_by_question.csv", index_col="student")
+    questions = [c for c in by_q.columns if c.startswith(f"{A1}:test_")]
+    assert len(questions) == 6 and by_q.loc["alice", questions].sum() == 20.0
+    assert by_q.loc["alice", f"{A1}:total"] == 20.0
+    assert by_q.loc["bob", f"{A1}:total"] == 16.0      # two started days late: -2 x 10%
+    assert "mallory" not in by_q.index

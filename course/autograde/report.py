@@ -111,9 +111,14 @@ def by_question(root: Path = ROOT):
     table.columns = [f"{a}:{q}" for a, q in table.columns]
     with Gradebook(f"sqlite:///{db_path(root)}") as gb:
         for a in sorted(per_q.assignment.unique()):
-            table[f"{a}:total"] = [gb.find_submission(a, s).score if _has(gb, a, s) else float("nan")
+            table[f"{a}:total"] = [_total(gb.find_submission(a, s)) if _has(gb, a, s) else float("nan")
                                    for s in table.index]
     return table.sort_index()
+
+
+def _total(submission) -> float:
+    """A submission's score after its late penalty."""
+    return float(submission.score) - float(submission.late_submission_penalty or 0)
 
 
 def _has(gb, assignment: str, student: str) -> bool:

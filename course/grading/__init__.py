@@ -51,40 +51,17 @@ How a check grades
 
 Wrong submissions and the scores they must get
 ----------------------------------------------
-The self-tests (``tests/test_grading_checks.py`` in-process, ``tests/test_grading_workflow.py``
-through nbgrader's command line) build these by editing the solution notebooks;
-``WRONG_SUBMISSIONS`` in ``tests/test_grading_checks.py`` holds the exact edits (answer cell,
-old text, new text). Full marks: A1 20, A2 12, A3 14, A4 14. Questions not listed keep full marks.
-
-===========================  ==================================================  =====================  =====
-variant                      the edit (answer cell)                              questions hit          total
-===========================  ==================================================  =====================  =====
-A1 sign_error                ``relu``: ``dx = -dout * (x > 0)``                  relu 1/3,              16/20
-                                                                                 two_layer_loss 3/5
-A1 missing_bias_gradient     ``affine_backward``: ``db = np.zeros_like(b)``      affine_backward 2/3,   17/20
-                                                                                 two_layer_loss 3/5
-A1 wrong_reduction           ``softmax_loss``: the loss uses ``.sum()``,         softmax_loss 2/4,      17/20
-                             not ``.mean()`` (the gradient is right)             two_layer_loss 4/5
-A1 eq_trick                  ``numeric_gradient`` returns an object whose        numeric_gradient 0/3   17/20
-                             ``__eq__`` always says True
-A1 infinite_loop             ``numeric_gradient`` never calls                    numeric_gradient 0/3   17/20
-                             ``it.iternext()``
-A1 warnings                  ``affine_forward`` warns (User-, Deprecation-       none                   20/20
-                             Warning) and writes to stderr (sys.stderr
-                             and file descriptor 2); otherwise correct
-A2 sign_error                ``silu``: backward returns ``-grad_output * ...``   silu 1/3               10/12
-A2 inplace_breaks_autograd   ``gated_linear``: ``gate *= value`` changes         gated_linear 3/5       10/12
-                             sigmoid's saved output; backward raises             (forward is right)
-A2 inplace_leaf_update       ``fit``: ``p -= lr * p.grad`` on leaf               fit 0/4                8/12
-                             parameters outside ``torch.no_grad()``
-A2 warnings                  ``fit``: ``X = torch.tensor(X)`` each epoch         none                   12/12
-                             (a UserWarning); otherwise correct
-A3 missing_ages_not_filled   ``titanic_dataset``: no ``fillna(median)``          titanic_dataset 3/5    12/14
-A3 softmax_in_forward        ``mnist_mlp`` returns probabilities                 mnist_mlp 2/3          13/14
-A4 wrong_padding             ``inception_block``: the 5x5 conv has no            inception_block 2/5    11/14
-                             ``padding=2`` (concatenation fails)
-A4 missing_skip_connection   ``residual_block``: ``relu(out)``, no ``x +``       residual_block 2/5     11/14
-===========================  ==================================================  =====================  =====
+``WRONG_SUBMISSIONS`` in ``bench/gradingkit.py`` holds each wrong (or odd but correct) submission
+as exact edits of the solution notebooks and the score each test cell must give it: sign errors,
+a missing bias gradient, the wrong reduction, the ``==`` trick, an endless loop, warnings (full
+marks), an in-place op that breaks autograd, missing ages, probabilities instead of logits, an
+MLP without ReLU / with Tanh / with a ReLU on the logits, float64 items and ``()`` labels (the
+values still count), a loop without ``model.train()``, max pooling / a missing or swapped branch
+/ an extra ReLU in the Inception block, the wrong learning rate, a missing skip connection, and
+restoring ``x`` by ``+h, -2h, +h`` (full marks). A bug in one A1 layer is charged once: the
+two-layer net accepts the net built from the learner's own layers. The self-tests grade them in
+process (``tests/test_grading_checks.py``) and through nbgrader's real command line
+(``tests/test_grading_workflow.py``). Full marks: A1 20, A2 12, A3 14, A4 14.
 
 The released notebooks (stubs that raise ``NotImplementedError``) score 0 everywhere, with a
 "not implemented yet" message and no error output.
