@@ -213,14 +213,23 @@ def scratch_course(dest: Path, assignments: Sequence[str], root: Path = ROOT, gr
 
 
 def edited(nb, edits):
-    """``nb`` with a variant's ``(grade_id, old, new)`` text replacements made in its answer cells."""
+    """``nb`` with a variant's ``(grade_id, old, new)`` text replacements made in its answer cells.
+
+    When ``old`` starts with indentation and ``new`` does not, ``new`` gets that indentation (an
+    edit is meant to change what the code does, not to make it a syntax error). The edited cell
+    must compile, so that a variant scores what it does for the intended reason.
+    """
     import copy
 
     nb = copy.deepcopy(nb)
     cells = {grade_id(c): c for c in nb.cells}
     for gid, old, new in edits:
         assert old in cells[gid].source, f"{gid}: {old!r} not found"
+        indent = old[:len(old) - len(old.lstrip(" "))]
+        if indent and new and not new[0].isspace():
+            new = indent + new
         cells[gid].source = cells[gid].source.replace(old, new)
+        compile(cells[gid].source, gid, "exec")  # raises SyntaxError on a broken edit
     return nb
 
 

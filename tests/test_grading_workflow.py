@@ -100,25 +100,6 @@ class Scenario:
         return self.name
 
 
-def edited(nb, edits):
-    """``nb`` with ``(grade_id, old, new)`` text replacements in the cells of those grade ids.
-
-    When ``old`` starts with indentation and ``new`` does not, ``new`` gets that indentation (an
-    edit is meant to change what the code does, not to make it a syntax error). The edited cell
-    must compile, so that a variant scores what it does for the intended reason.
-    """
-    nb = copy.deepcopy(nb)
-    cells = {grade_id(c): c for c in nb.cells}
-    for grade_id, old, new in edits:
-        assert old in cells[grade_id].source, f"{grade_id}: {old!r} not found"
-        indent = old[:len(old) - len(old.lstrip(" "))]
-        if indent and new and not new[0].isspace():
-            new = indent + new
-        cells[grade_id].source = cells[grade_id].source.replace(old, new)
-        compile(cells[grade_id].source, grade_id, "exec")  # raises SyntaxError on a broken edit
-    return nb
-
-
 def prefixed(grade_id, code):
     """Put ``code`` at the top of the answer cell ``grade_id``."""
     def build(good, blank):
@@ -164,7 +145,7 @@ def scenarios() -> list[Scenario]:
         out.append(Scenario("released", a, lambda good, blank: blank, zero=True))
     for v in WRONG_SUBMISSIONS:
         if v.assignment in ASSIGNMENTS and (full or (v.assignment, v.name) in ISSUE_VARIANTS):
-            out.append(Scenario(v.name, v.assignment, lambda good, blank, e=v.edits: edited(good, e),
+            out.append(Scenario(v.name, v.assignment, lambda good, blank, e=v.edits: gradingkit.edited(good, e),
                                 {k: float(p) for k, p in v.scores.items()}))
     if A1 in ASSIGNMENTS:
         q5 = {"test_numeric_gradient": 0.0}

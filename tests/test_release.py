@@ -18,7 +18,9 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from course import autograde, notebooks
+from course import notebooks
+from course.autograde.commands import list_assignments, release
+from course.autograde.notes import grade_id
 
 ROOT = Path(__file__).resolve().parent.parent
 ASSIGNMENTS = list_assignments(ROOT)

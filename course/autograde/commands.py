@@ -81,17 +81,20 @@ def nbgrader_forked(args: Sequence[str], root: Path = ROOT, env: dict | None = N
     return code
 
 
-def config_dirs(root: Path) -> tuple[str, str]:
-    """(source, release) directory names of the course at ``root`` (from its nbgrader_config.py)."""
+def config_of(root: Path):
+    """The course's nbgrader configuration (``<root>/nbgrader_config.py``; empty when none)."""
+    from traitlets.config import Config
     from traitlets.config.loader import PyFileConfigLoader
 
-    source, release = "source", "release"
     path = Path(root) / "nbgrader_config.py"
-    if path.exists():
-        cfg = PyFileConfigLoader(path.name, path=str(path.parent)).load_config()
-        source = cfg.CourseDirectory.get("source_directory", source)
-        release = cfg.CourseDirectory.get("release_directory", release)
-    return source, release
+    return PyFileConfigLoader(path.name, path=str(path.parent)).load_config() if path.exists() else Config()
+
+
+def config_dirs(root: Path) -> tuple[str, str]:
+    """(source, release) directory names of the course at ``root`` (from its nbgrader_config.py)."""
+    cfg = config_of(root)
+    return (cfg.CourseDirectory.get("source_directory", "source"),
+            cfg.CourseDirectory.get("release_directory", "release"))
 
 
 def list_assignments(root: Path = ROOT) -> list[str]:

@@ -5,12 +5,13 @@ Step by step (``grade``):
 1. **Stage** each ``submitted/<student>/<A>/`` into ``build/autograde/<A>/`` (``staging``: only
    the notebooks; submissions stay untouched).
 2. **Grade** with nbgrader's own command line. ``jobs=1`` runs ``nbgrader autograde <A>`` once, as
-   nbgrader always does. ``jobs=N`` grades N students at a time, each by nbgrader's command-line
-   app in a process forked from a warm server (``pool``) and in its own scratch course folder
-   with a private copy of the gradebook, so no two processes write the same SQLite file. Each
-   job's graded notebooks are hashed when it ends; a quick ``nbgrader autograde`` pass that runs
-   no code then records them in the real gradebook, one writer at a time, after the hashes are
-   checked. The scores are exactly those of the serial run.
+   nbgrader always does. ``jobs=N`` grades N students at a time, each in a worker forked from a
+   warm server (``pool``: nbgrader, torch and the checks already imported) that runs the
+   course's nbgrader preprocessors on the submission (``worker``) without an nbgrader
+   application of its own and without writing the gradebook. Each job's graded notebooks are
+   hashed when it ends; one ``nbgrader autograde`` pass that runs no code then records them all
+   in the real gradebook, one writer at a time, after the hashes are checked. The scores are
+   exactly those of the serial run.
 3. **Report**: a table of every submission (score, status, sandbox, notes), printed and saved as
    ``build/autograde/<A>/status.csv``; regrading some students keeps the other rows.
 
@@ -131,21 +132,19 @@ def grade(assignment: str, root: Path = ROOT, jobs: int = 1, students: Sequence[
 
 
 def _autograde_parallel(assignment, students, root, work, jobs, options, env, student_timeout, log):
-    """Phase 1: grade each student in a scratch course folder, ``jobs`` at a time. Phase 2: record
-    the executed notebooks in the real gradebook with one quick nbgrader pass (no execution)."""
-    source, rel = config_dirs(root)
+    """Phase 1: grade each student in a warm worker (``worker``), ``jobs`` at a time. Phase 2:
+    record the graded notebooks in the real gradebook with one nbgrader pass (no execution)."""
     db = db_path(root)
     tasks, notes = [], {}
     for student in students:
         scratch = work / "jobs" / student
         scratch.mkdir(parents=True)
         notes.update(stage(assignment, [student], root, scratch / "submitted"))
-        shutil.copy(db, scratch / "gradebook.db")
-        args = ["autograde", assignment, "--force", "--student", student,
-                f"--CourseDirectory.root={scratch}", f"--CourseDirectory.db_url=sqlite:///{scratch / 'gradebook.db'}",
-                f"--CourseDirectory.source_directory={root / source}",
-                f"--CourseDirectory.release_directory={root / rel}", *options]
-        tasks.append({"key": student, "args": args, "cwd": str(root), "env": env, "log": str(scratch / "autograde.log")})
+        args = [str(root), str(scratch / "submitted" / student / assignment),
+                str(scratch / "autograded" / student / assignment), student, assignment, f"sqlite:///{db}",
+                list(options)]
+        tasks.append({"key": student, "target": "worker", "args": args, "cwd": str(root), "env": env,
+                      "log": str(scratch / "autograde.log")})
     codes = run_pool(tasks, jobs, student_timeout)
     executed = work / "executed"
     failed, hashes = {}, {}

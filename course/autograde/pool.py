@@ -1,8 +1,8 @@
-"""Running nbgrader's command line many times at once, each run forked from a warm process.
+"""Running grading jobs many at once, each forked from a warm process.
 
 Starting nbgrader (and importing torch in the grader) costs seconds of CPU. A forkserver imports
-nbgrader, torch and the checks once; each grading job is a fork of it that runs nbgrader's
-command-line app in-process. A job past its wall-clock limit is killed with every process below
+nbgrader, torch and the checks once; each job is a fork of it that grades one submission
+(``worker``) or runs nbgrader's command-line app in-process. A job past its wall-clock limit is killed with every process below
 it (``psutil``).
 
 Used by: ``course.autograde.commands``.
@@ -18,11 +18,13 @@ import types
 import psutil
 
 PRELOAD = ["course.autograde.execute", "course.autograde.preprocessors", "course.autograde.late",
-           "nbgrader.apps.nbgraderapp", "course.autograde.warm"]
+           "course.autograde.worker", "nbgrader.apps.nbgraderapp", "course.autograde.warm"]
 
 
-def _run_nbgrader_here(args: list[str], cwd: str, env: dict, log: str) -> None:
-    """Body of one grading process: nbgrader's command line, run in this (forked) process."""
+def _run_here(target: str, args: list, cwd: str, env: dict, log: str) -> None:
+    """Body of one grading process (forked): ``target(*args)`` with its own session, folder,
+    environment and log, then exit with its code. ``target`` names a function of this package
+    (``"nbgrader"``: nbgrader's command line; ``"worker"``: ``worker.grade_submission``)."""
     os.setsid()
     os.chdir(cwd)
     os.environ.clear()
@@ -30,12 +32,17 @@ def _run_nbgrader_here(args: list[str], cwd: str, env: dict, log: str) -> None:
     fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
     os.dup2(fd, 1)
     os.dup2(fd, 2)
-    sys.argv = ["nbgrader", *args]
-    from nbgrader.apps.nbgraderapp import NbGraderApp
-
     try:
-        NbGraderApp.launch_instance(argv=args)
-        code = 0
+        if target == "worker":
+            from course.autograde.worker import grade_submission
+
+            code = grade_submission(*args)
+        else:
+            sys.argv = ["nbgrader", *args]
+            from nbgrader.apps.nbgraderapp import NbGraderApp
+
+            NbGraderApp.launch_instance(argv=args)
+            code = 0
     except SystemExit as err:
         code = err.code if isinstance(err.code, int) else (0 if err.code is None else 1)
     except BaseException:  # noqa: BLE001 - report, never hang
@@ -89,7 +96,8 @@ def kill_tree(pid: int) -> None:
 
 
 def run_pool(tasks: list[dict], jobs: int, limit: float | None) -> dict[str, int | None]:
-    """Run ``tasks`` (dicts with key, args, cwd, env, log) ``jobs`` at a time; exit codes by key.
+    """Run ``tasks`` (dicts with key, args, cwd, env, log and optionally target) ``jobs`` at a time;
+    exit codes by key.
 
     A task still running after ``limit`` seconds is killed with its kernel (code None).
     """
@@ -98,8 +106,8 @@ def run_pool(tasks: list[dict], jobs: int, limit: float | None) -> dict[str, int
     while todo or running:
         while todo and len(running) < jobs:
             task = todo.pop(0)
-            proc = ctx.Process(target=_run_nbgrader_here, args=(task["args"], task["cwd"], task["env"], task["log"]),
-                               daemon=False)
+            proc = ctx.Process(target=_run_here, args=(task.get("target", "nbgrader"), task["args"], task["cwd"],
+                                                       task["env"], task["log"]), daemon=False)
             with _bare_main():
                 proc.start()
             running[task["key"]] = (proc, time.monotonic())
