@@ -41,7 +41,6 @@ variant of ``WRONG_SUBMISSIONS`` instead of the issue's list.
 from __future__ import annotations
 
 import copy
-import json
 import os
 import subprocess
 import sys
@@ -100,12 +99,12 @@ class Scenario:
         return self.name
 
 
-def prefixed(grade_id, code):
-    """Put ``code`` at the top of the answer cell ``grade_id``."""
+def prefixed(gid, code):
+    """Put ``code`` at the top of the answer cell ``gid``."""
     def build(good, blank):
         nb = copy.deepcopy(good)
         for cell in nb.cells:
-            if grade_id(cell) == grade_id:
+            if grade_id(cell) == gid:
                 cell.source = code + cell.source
         return nb
     return build

@@ -5,12 +5,13 @@ Used by: the Makefile (``make assignments / autograde / feedback / grades``).
 from __future__ import annotations
 
 import argparse
+import shutil
 import sys
 from pathlib import Path
 from typing import Sequence
 
 from course.autograde.commands import ROOT, list_assignments, nbgrader, release
-from course.autograde.grade import grade
+from course.autograde.grade import ROSTER, grade, roster_of
 from course.autograde.report import export_grades, feedback
 from course.autograde.staging import submitted_students
 
@@ -70,6 +71,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     if args.command == "roster":
         print(nbgrader(["db", "student", "import", str(Path(args.csv).resolve())], root).stdout.strip())
+        shutil.copyfile(args.csv, root / ROSTER)   # grading checks submitted folders against it
+        print(f"roster: {len(roster_of(root))} students in {root / ROSTER}")
         return 0
     if args.command == "due":
         print(nbgrader(["db", "assignment", "add", args.assignment, f"--duedate={args.date}"], root).stdout.strip())

@@ -30,7 +30,6 @@ import re
 import nbformat
 from nbclient import NotebookClient
 from nbclient.exceptions import CellTimeoutError, DeadKernelError
-from nbgrader import utils as nbutils
 from nbgrader.preprocessors import Execute
 from traitlets import Integer, Unicode
 

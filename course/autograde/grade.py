@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Sequence
 
 from course.autograde import sandbox
-from course.autograde.commands import (ROOT, config_dirs, db_path, ensure_in_gradebook, nbgrader,
+from course.autograde.commands import (ROOT, db_path, ensure_in_gradebook, nbgrader,
                                        nbgrader_env, nbgrader_forked)
 from course.autograde.pool import run_pool
 from course.autograde.report import print_table, status_table
@@ -43,15 +43,18 @@ def digest(folder: Path) -> dict[str, str]:
             for p in sorted(Path(folder).rglob("*.ipynb"))}
 
 
-def roster_of(root: Path) -> set[str]:
-    """The student ids in the gradebook (the imported roster); empty before any import."""
-    from nbgrader.api import Gradebook
+ROSTER = "roster.csv"   # the class list, kept next to the gradebook by `course.autograde roster`
 
-    path = db_path(root)
+
+def roster_of(root: Path) -> set[str]:
+    """The student ids of the imported roster (``<root>/roster.csv``); empty when none was imported."""
+    import csv
+
+    path = Path(root) / ROSTER
     if not path.exists():
         return set()
-    with Gradebook(f"sqlite:///{path}") as gb:
-        return {s.id for s in gb.students}
+    with open(path, newline="") as f:
+        return {row["id"].strip() for row in csv.DictReader(f) if row.get("id", "").strip()}
 
 
 def grade(assignment: str, root: Path = ROOT, jobs: int = 1, students: Sequence[str] | None = None,
