@@ -194,13 +194,15 @@ def submit(assignment: str, student: str, nb, root: Path = ROOT, name: str | Non
 
 
 def scratch_course(dest: Path, assignments: Sequence[str], root: Path = ROOT, gradebook: bool = True) -> Path:
-    """A throwaway course folder at ``dest``: config, the assignments' sources and release, and
+    """A throwaway course folder at ``dest``: config, hidden tests, the assignments' sources and release, and
     (``gradebook=True``) a gradebook that knows them; else ``grade`` records them on first use.
     For tests and benchmarks."""
     source, rel = config_dirs(root)
     dest = Path(dest)
     dest.mkdir(parents=True, exist_ok=True)
     shutil.copy(Path(root) / "nbgrader_config.py", dest / "nbgrader_config.py")
+    shutil.copytree(Path(root) / "hidden_tests", dest / "hidden_tests", dirs_exist_ok=True,
+                    ignore=shutil.ignore_patterns("__pycache__"))
     for assignment in assignments:
         shutil.copytree(Path(root) / source / assignment, dest / source / assignment, dirs_exist_ok=True)
         if (Path(root) / rel / assignment).exists():
@@ -252,7 +254,6 @@ def benchmark(assignment: str = "A1_backprop", n: int = 40, jobs: int = 2, root:
     courses = {}
     for label in ("serial", "parallel"):
         course = scratch_course(base / label, [assignment], root)
-        shutil.copytree(Path(root) / "hidden_tests", course / "hidden_tests", dirs_exist_ok=True)
         good = answered(assignment, course)
         for k in range(n):
             nb = good if k % 2 == 0 or not variants else edited(good, variants[(k // 2) % len(variants)].edits)

@@ -199,9 +199,6 @@ def _prefixed(nb, code: str):
 def attacked(tmp_path_factory, kernel_env):
     base = tmp_path_factory.mktemp("attacks")
     course = gradingkit.scratch_course(base / "course", [A1], ROOT, gradebook=False)
-    (course / "hidden_tests").mkdir()
-    for path in (ROOT / "hidden_tests").glob("*.py"):
-        (course / "hidden_tests" / path.name).write_bytes(path.read_bytes())
     good = gradingkit.answered(A1, course)
     blank = nbformat.read(course / "assignments" / A1 / f"{A1}.ipynb", as_version=4)
     listener = Listener()

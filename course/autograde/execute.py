@@ -104,7 +104,11 @@ class SafeExecute(Execute):
         from course.grading import hidden
 
         root = getattr(coursedir(self), "root", None) or os.getcwd()
-        hidden.use(self.hidden_tests or os.path.join(root, "hidden_tests"))
+        folder = self.hidden_tests or os.path.join(root, "hidden_tests")
+        hidden.use(folder)
+        if not os.path.isdir(folder) and any("HIDDEN TESTS" in c.source for c in nb.cells if is_test_cell(c)):
+            add_note(nb, f"THE HIDDEN TESTS ARE MISSING ({folder}): only the visible cases were graded")
+            self.log.error("The hidden tests are missing (%s): only the visible cases are graded", folder)
         self._sandbox = sandbox.prepare() if self.sandbox != "off" else {"mode": "unsandboxed", "why": "switched off"}
         if self._sandbox.get("file"):
             os.environ[sandbox.ENV] = self._sandbox["file"]
