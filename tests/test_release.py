@@ -18,9 +18,9 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from course import autograde, notebooks
-
-ROOT = Path(__file__).resolve().parent.parent
+from course import notebooks
+from course.autograde.commands import list_assignments, release
+from course.paths import ROOT
 ASSIGNMENTS = list_assignments(ROOT)
 MARKERS = ("BEGIN SOLUTION", "END SOLUTION", "BEGIN HIDDEN TESTS", "END HIDDEN TESTS")
 
