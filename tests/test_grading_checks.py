@@ -24,17 +24,16 @@ import sys
 import time
 import warnings
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 from course import grading
+from course.paths import ROOT
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "bench"))
+sys.path.insert(0, str(ROOT / "bench"))
 from gradingkit import WRONG_SUBMISSIONS  # noqa: E402 - the table of wrong submissions
 
-ROOT = Path(__file__).resolve().parent.parent
 ASSIGNMENTS = {"A1_backprop": 20, "A2_autograd_modules": 12, "A3_data_classifiers": 14, "A4_cnns": 14}
 STUB = ["# YOUR CODE HERE", "raise NotImplementedError()"]
 
