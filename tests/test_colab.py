@@ -247,6 +247,7 @@ def _snapshot(root: Path) -> dict[str, bytes]:
     return {p.relative_to(root).as_posix(): p.read_bytes() for p in files}
 
 
+@pytest.mark.slow   # rewrites every notebook of a copy twice, in subprocesses (~20 s)
 def test_colab_links_rewrites_every_notebook_and_round_trips(tmp_path):
     real_before = _snapshot(ROOT)
     copy = _copy_repo(tmp_path / "repo")

@@ -197,7 +197,19 @@ def test_released_stubs_get_zero_without_errors(assignment, committed, patched_c
         assert "Traceback" not in text and "could not finish" not in text, (gid, text)
 
 
-@pytest.mark.parametrize("variant", WRONG_SUBMISSIONS, ids=lambda v: f"{v.assignment[:2]}-{v.name}")
+def _tiered(variants) -> list:
+    """Each variant executes a whole solution notebook (about a second each, 30+ of them): the
+    first of each assignment runs in ``make test-fast`` too, the others are ``slow``."""
+    seen: set = set()
+    params = []
+    for v in variants:
+        params.append(pytest.param(v, id=f"{v.assignment[:2]}-{v.name}",
+                                   marks=[pytest.mark.slow] if v.assignment in seen else []))
+        seen.add(v.assignment)
+    return params
+
+
+@pytest.mark.parametrize("variant", _tiered(WRONG_SUBMISSIONS))
 def test_wrong_submission_gets_intended_score(variant, patched_checksums, short_timeout):
     cells = load_cells(variant.assignment)
     graded = grade_in_process(apply_edits(cells, variant.edits))
