@@ -257,7 +257,7 @@ def test_colab_links_rewrites_every_notebook_and_round_trips(tmp_path):
     out = _course_cli(copy, "colab-links", "--repo", "someone/fork", "--branch", "dev")
     assert f"Pointed {n_notebooks} notebooks" in out, out
     assert json.loads((copy / "course" / "repository.json").read_text()) == {"repo": "someone/fork", "branch": "dev"}
-    assert _course_cli(copy, "-c", "from course import paths; print(paths.GITHUB_REPO, paths.GITHUB_BRANCH)",
+    assert _course_cli(copy, "-c", "import course; print(course.paths.GITHUB_REPO, course.paths.GITHUB_BRANCH)",
                        python=True).split() == ["someone/fork", "dev"]
     edited = [rel for rel in original if rel.endswith(".py") and _snapshot(copy)[rel] != original[rel]]
     assert not edited, f"colab-links edited Python source: {edited}"

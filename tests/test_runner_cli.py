@@ -218,6 +218,13 @@ def test_commands_that_need_a_checkout_say_so(tmp_path, capsys):
         assert "needs a checkout of the course repository" in err and "git clone" in err, (argv, err)
 
 
+def test_the_github_address_is_data_that_lessons_reach_through_import_course():
+    code = "import course; print(course.paths.GITHUB_REPO, course.paths.GITHUB_BRANCH)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.split() == list(paths.github()) and out.split()[0].count("/") == 1
+    assert not hasattr(notebooks, "REPO") and not hasattr(runner, "REPO"), "REPO names nothing any more"
+
+
 def test_every_command_is_a_course_subcommand():
     """One command line: the instructors' commands and the grading kernel are ``course`` subcommands."""
     import json as _json
