@@ -19,9 +19,8 @@ time                per cell: nbgrader's ``Execute.timeout``. A kernel that dies
 
 The spec is the folder ``course/kernels/dlcourse-grading`` (its ``kernel.json`` runs
 ``python -I -m course kernel launch -f {connection_file}``, ``course.kernels.launcher``). The
-autograder finds it without any
-install step (``spec_manager()``). To make it visible to Jupyter itself (e.g. to try a notebook in
-it from JupyterLab)::
+autograder finds it without any install step (``spec_manager()``). To make it visible to Jupyter
+itself (e.g. to try a notebook in it from JupyterLab)::
 
     python -m course kernel install [--user | --sys-prefix]
 """
