@@ -99,24 +99,24 @@ FILE ?=
 DATE ?=
 .PHONY: assignments autograde feedback grades grading-kernel roster due
 assignments: $(STAMP)
-	$(PY) -m course.autograde release $(A)
+	$(PY) -m course release $(A)
 
 autograde: $(STAMP)
-	$(PY) -m course.autograde grade $(A) --jobs $(JOBS) $(if $(STUDENT),--student $(STUDENT))
+	$(PY) -m course autograde $(A) --jobs $(JOBS) $(if $(STUDENT),--student $(STUDENT))
 
 roster: $(STAMP)
 	@test -n "$(FILE)" || (echo "usage: make roster FILE=students.csv  (columns: id[,first_name,last_name,email])" && exit 2)
-	$(PY) -m course.autograde roster $(FILE)
+	$(PY) -m course roster $(FILE)
 
 due: $(STAMP)
 	@test -n "$(A)" -a -n "$(DATE)" || (echo 'usage: make due A=A1_backprop DATE="2026-12-24 23:59 UTC"' && exit 2)
-	$(PY) -m course.autograde due $(A) "$(DATE)"
+	$(PY) -m course due $(A) "$(DATE)"
 
 feedback: $(STAMP)
-	$(PY) -m course.autograde feedback $(A)
+	$(PY) -m course feedback $(A)
 
 grades: $(STAMP)
-	MPLBACKEND=Agg $(PY) -m course.autograde grades
+	MPLBACKEND=Agg $(PY) -m course grades
 
 grading-kernel: $(STAMP)
-	$(PY) -m course.kernels install --sys-prefix
+	$(PY) -m course kernel install --sys-prefix

@@ -10,7 +10,7 @@ Layout (nbgrader's name -> this repository):
     gradebook  gradebook.db                SQLite, next to this file      }
 
 Everything about grading that is not nbgrader's default is set here, so that plain `nbgrader
-autograde` and `make autograde` (`python -m course.autograde`, which adds parallel jobs and a
+autograde` and `make autograde` (`python -m course autograde`, which adds parallel jobs and a
 status table on top) grade the same way:
 
 * every submission runs in the grading kernel `dlcourse-grading` (memory cap, one thread; see
@@ -46,7 +46,7 @@ c.Exchange.root = os.path.join(HERE, "build", "exchange")
 os.makedirs(c.Exchange.root, exist_ok=True)
 
 # --- late submissions ---------------------------------------------------------------------------------
-# `python -m course.autograde due A "2026-12-24 23:59 UTC"` sets a due date; a submission's
+# `python -m course due A "2026-12-24 23:59 UTC"` (`make due`) sets a due date; a submission's
 # timestamp.txt says when it came in. Late work loses 10% of its score per started day.
 c.AssignLatePenalties.plugin_class = "course.autograde.late.PercentPerDay"
 c.PercentPerDay.percent = 10.0
@@ -56,7 +56,7 @@ c.ClearSolutions.code_stub = {"python": "# YOUR CODE HERE\nraise NotImplementedE
 
 # --- autograding ----------------------------------------------------------------------------------
 c.Execute.timeout = 60                 # seconds per cell; one call of learner code inside a check
-                                       # stops after 5 s (course.grading.TIMEOUT)
+                                       # stops after 5 s (course.grading.core.TIMEOUT, $COURSE_GRADING_TIMEOUT)
 c.Execute.interrupt_on_timeout = True
 c.SafeExecute.kernel_name = "dlcourse-grading"
 c.SafeExecute.max_restarts = 3

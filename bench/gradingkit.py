@@ -16,9 +16,10 @@ from dataclasses import dataclass, field
 
 import nbformat
 
-from course.autograde.commands import ROOT, config_dirs, ensure_in_gradebook, nbgrader_env, release
+from course.autograde.commands import config_dirs, ensure_in_gradebook, nbgrader_env, release
 from course.autograde.notes import grade_id
 from course.autograde.report import scores
+from course.paths import ROOT
 
 
 # --------------------------------------------------------------------------------------------
@@ -242,7 +243,7 @@ def benchmark(assignment: str = "A1_backprop", n: int = 40, jobs: int = 2, root:
     ``n`` submissions: half correct (``answered``), half the wrong submissions of
     ``WRONG_SUBMISSIONS`` for this assignment, in turn. Each mode grades its own fresh copy of
     the same course, timed end to end: ``python -m nbgrader autograde`` (nbgrader's own command,
-    one process, one notebook after another) and ``python -m course.autograde grade --jobs N``
+    one process, one notebook after another) and ``python -m course autograde --jobs N``
     (what ``make autograde`` runs). Both use the course's ``nbgrader_config.py``: sandbox and
     trusted grader included. Returns seconds, the ratio, whether every submission got the same
     per-question scores, and the machine's load.
@@ -261,8 +262,8 @@ def benchmark(assignment: str = "A1_backprop", n: int = 40, jobs: int = 2, root:
         courses[label] = course
     env = nbgrader_env()
     commands = {"serial": [sys.executable, "-m", "nbgrader", "autograde", assignment, "--force"],
-                "parallel": [sys.executable, "-m", "course.autograde", "--root", str(courses["parallel"]),
-                             "grade", assignment, "--jobs", str(jobs)]}
+                "parallel": [sys.executable, "-m", "course", "autograde", "--root", str(courses["parallel"]),
+                             assignment, "--jobs", str(jobs)]}
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     results, tables = {}, {}
     for label in ("serial", "parallel"):

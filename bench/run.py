@@ -44,8 +44,9 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # this checkout's course package
+
+from course.paths import ROOT  # noqa: E402
 
 BENCH_DIR = ROOT / "bench"
 TINY_DIR = ROOT / "build" / "bench" / "tiny"

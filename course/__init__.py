@@ -12,6 +12,7 @@ Submodules (imported on first use, so ``import course`` stays fast):
 ``runner``   execute notebooks headless and tabulate their key metrics
 ``standin``  small stand-in datasets in the real formats (tests, offline smoke runs)
 ``exercises`` the checks behind each lesson's exercises (``exercises.lNN``)
+``paths``    the repository root (``ROOT``, ``checkout()``) and its GitHub address
 ===========  ==============================================================
 
 Typical lesson header::
@@ -26,7 +27,7 @@ import importlib
 __version__ = "0.2.0"
 
 _SUBMODULES = ("device", "data", "plot", "train", "check", "grading", "runner", "notebooks", "exercises",
-               "standin")
+               "standin", "paths")
 __all__ = [*_SUBMODULES, "record", "__version__"]
 
 

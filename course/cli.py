@@ -9,6 +9,20 @@
     course colab-links --repo O/N      point every badge and install cell at github.com/O/N
     course strip [NOTEBOOK ...]        remove outputs and execution counts
     course lint                        check every notebook against the conventions
+
+Instructors (``course.autograde.cli``; each takes ``--root DIR``, the folder of nbgrader_config.py):
+
+    course release [A ...]             solutions/ -> assignments/
+    course autograde [A ...] -j N      grade submitted/ (sandboxed, N students at a time)
+    course feedback [A ...]            feedback HTML, without hidden tests
+    course grades                      build/grades/*.csv and the score plot
+    course roster FILE.csv             the class list
+    course due A "DATE"                an assignment's due date
+    course kernel launch -f FILE       the grading kernel (``course.kernels.launcher``; Jupyter runs it)
+    course kernel install [--user | --sys-prefix]
+
+Commands that work on the lessons or solutions need a checkout of the repository
+(``course.paths.checkout``); an installed package (Colab) has only the helpers.
 """
 from __future__ import annotations
 
@@ -67,6 +81,8 @@ def _data(args) -> int:
 def _run(args) -> int:
     from course import runner
 
+    if args.out is None:
+        args.out = runner.DEFAULT_OUT
     notebooks = runner.find_notebooks(args.notebooks)
     if not notebooks:
         print("No notebooks to run.", file=sys.stderr)
@@ -104,7 +120,7 @@ def _colab_links(args) -> int:
     from course import notebooks
 
     changed = notebooks.set_repo(args.repo, args.branch)
-    print(f"Pointed {len(changed)} notebooks and course/notebooks.py at github.com/{args.repo}@{args.branch}.")
+    print(f"Pointed {len(changed)} notebooks and course/repository.json at github.com/{args.repo}@{args.branch}.")
     return 0
 
 
@@ -112,8 +128,9 @@ def _strip(args) -> int:
     from pathlib import Path
 
     from course import notebooks
+    from course.paths import checkout
 
-    paths = [Path(p) for p in args.notebooks] or notebooks.all_notebooks()
+    paths = [Path(p) for p in args.notebooks] or notebooks.all_notebooks(checkout())
     changed = [p for p in paths if notebooks.strip(p)]
     print(f"stripped {len(changed)} of {len(paths)} notebooks")
     return 0
@@ -121,17 +138,24 @@ def _strip(args) -> int:
 
 def _lint(args) -> int:
     from course import notebooks
+    from course.paths import checkout
 
-    found = [msg for p in notebooks.all_notebooks() for msg in notebooks.problems(p)]
+    found = [msg for p in notebooks.all_notebooks(checkout()) for msg in notebooks.problems(p)]
     print("\n".join(found) or "all notebooks follow the conventions")
     return 1 if found else 0
 
 
+def _bare_parser():
+    parser = argparse.ArgumentParser(prog="course", description="Helpers of the deep learning course.")
+    return parser, parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+
 def build_parser() -> argparse.ArgumentParser:
+    from course.autograde import cli as autograde
+    from course.kernels import launcher
     from course.runner import DEFAULT_CELL_TIMEOUT
 
-    parser = argparse.ArgumentParser(prog="course", description="Helpers of the deep learning course.")
-    sub = parser.add_subparsers(dest="command", required=True)
+    parser, sub = _bare_parser()
 
     p = sub.add_parser("doctor", help="versions, device and data cache state")
     p.add_argument("--device", default="auto")
@@ -150,7 +174,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="tiny, seconds-long versions (SMOKE = True); stand-in data where the real is missing")
     p.add_argument("--device", help="inject DEVICE (auto, cpu, cuda, cuda:N, mps)")
     p.add_argument("--data-dir", help="data directory the kernels use ($COURSE_DATA_DIR)")
-    p.add_argument("--out", default=None, help="folder for executed copies and results (build/runs)")
+    p.add_argument("--out", default=None, help="folder for executed copies and results (default build/runs)")
     p.add_argument("--timeout", type=float, default=DEFAULT_CELL_TIMEOUT,
                    help=f"seconds per cell (default {DEFAULT_CELL_TIMEOUT})")
     p.add_argument("-j", "--jobs", type=int, default=1, help="notebooks run at a time (default 1)")
@@ -175,15 +199,24 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("lint", help="check notebooks against the lesson conventions")
     p.set_defaults(func=_lint)
+
+    autograde.add_parsers(sub)
+    launcher.add_parser(sub)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    if getattr(args, "out", "unset") is None:
-        from course.runner import DEFAULT_OUT
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:2] == ["kernel", "launch"]:
+        # Every grading kernel starts here (kernel.json): parse with the kernel's parser alone, so
+        # that only the standard library is imported before IPython (course.kernels.launcher).
+        from course.kernels import launcher
 
-        args.out = DEFAULT_OUT
+        parser, sub = _bare_parser()
+        launcher.add_parser(sub)
+    else:
+        parser = build_parser()
+    args = parser.parse_args(argv)
     try:
         return args.func(args)
     except (KeyError, ValueError, FileNotFoundError, FileExistsError, RuntimeError) as err:

@@ -1,7 +1,8 @@
 """Lesson conventions as code: badge and install cells, skeletons, clean-notebook checks.
 
-The repository address lives here and only here (``REPO``). ``set_repo("owner/name")`` (``make
-colab-links REPO=owner/name``) rewrites this constant and every notebook's badge and install cell.
+The GitHub address is ``GITHUB_REPO``/``GITHUB_BRANCH``, read from ``course/repository.json``
+(``course.paths``). ``set_repo("owner/name")`` (``make colab-links REPO=owner/name``) rewrites that
+file and every notebook's badge and install cell.
 
 Conventions every notebook follows (the README's contributing section explains them):
 
@@ -15,23 +16,22 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-REPO = "dlcourse/deep-learning-course"
-BRANCH = "main"
+from course.paths import GITHUB_BRANCH, GITHUB_REPO, ROOT, checkout, github_slug, set_github
+
 PACKAGE = "dlcourse"
-ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOK_DIRS = ("notebooks", "assignments", "solutions")
 LESSON_NAME = re.compile(r"^\d\d_[a-z0-9_]+\.ipynb$")
 _BADGE = re.compile(r"\[!\[Open In Colab\]\(https://colab\.research\.google\.com/assets/colab-badge\.svg\)\]"
                     r"\(https://colab\.research\.google\.com/github/([^/]+/[^/]+)/blob/([^/]+)/([^)]+)\)")
 
 
-def badge(relpath: str, repo: str = REPO, branch: str = BRANCH) -> str:
+def badge(relpath: str, repo: str = GITHUB_REPO, branch: str = GITHUB_BRANCH) -> str:
     """Markdown of the "Open in Colab" badge for the notebook at ``relpath`` (from the repo root)."""
     return ("[![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)]"
             f"(https://colab.research.google.com/github/{repo}/blob/{branch}/{relpath})")
 
 
-def install_source(repo: str = REPO, branch: str = BRANCH, pinned: bool = False) -> str:
+def install_source(repo: str = GITHUB_REPO, branch: str = GITHUB_BRANCH, pinned: bool = False) -> str:
     """Source of the install cell: installs the course package in Colab, nothing elsewhere.
 
     ``pinned`` (the assignments): install the release tag ``v<version>`` of this package instead
@@ -51,7 +51,7 @@ def install_source(repo: str = REPO, branch: str = BRANCH, pinned: bool = False)
     )
 
 
-def install_source_for(rel: str, repo: str = REPO, branch: str = BRANCH) -> str:
+def install_source_for(rel: str, repo: str = GITHUB_REPO, branch: str = GITHUB_BRANCH) -> str:
     """The install cell of the notebook at ``rel``: pinned for assignments, ``branch`` for lessons."""
     return install_source(repo, branch, pinned=rel.startswith(("assignments/", "solutions/")))
 
@@ -135,12 +135,12 @@ def strip(path: str | Path) -> bool:
     return changed
 
 
-def set_repo(repo: str, branch: str = BRANCH, root: Path = ROOT) -> list[Path]:
-    """Point every badge and install cell (and ``REPO`` here) at ``github.com/<repo>``."""
+def set_repo(repo: str, branch: str = GITHUB_BRANCH, root: Path = ROOT) -> list[Path]:
+    """Point every badge and install cell, and ``course/repository.json``, at ``github.com/<repo>``."""
     import nbformat
 
-    if not re.fullmatch(r"[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+", repo):
-        raise ValueError(f"REPO must look like owner/name, got {repo!r}.")
+    github_slug(repo)
+    checkout(root=root)
     changed = []
     for path in all_notebooks(root):
         nb = _read(path)
@@ -160,11 +160,7 @@ def set_repo(repo: str, branch: str = BRANCH, root: Path = ROOT) -> list[Path]:
             cells.insert(1, nbformat.from_dict(install))
         _write(path, nb)
         changed.append(path)
-    module = Path(__file__)
-    text = module.read_text(encoding="utf-8")
-    text = re.sub(r'^REPO = ".*"$', f'REPO = "{repo}"', text, count=1, flags=re.M)
-    text = re.sub(r'^BRANCH = ".*"$', f'BRANCH = "{branch}"', text, count=1, flags=re.M)
-    module.write_text(text, encoding="utf-8")
+    set_github(repo, branch, root)
     return changed
 
 
@@ -182,6 +178,7 @@ def new_lesson(number: int, slug: str, title: str, root: Path = ROOT) -> Path:
     """Create ``notebooks/NN_slug.ipynb`` with the conventional first cells."""
     import nbformat
 
+    checkout(root=root)
     rel = f"notebooks/{number:02d}_{slug}.ipynb"
     path = root / rel
     if path.exists():

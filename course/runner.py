@@ -27,9 +27,10 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Iterable, Sequence
 
+from course.paths import ROOT, checkout
+
 METRICS_MIME = "application/vnd.dlcourse.metrics+json"
-REPO = Path(__file__).resolve().parent.parent
-DEFAULT_OUT = REPO / "build" / "runs"
+DEFAULT_OUT = ROOT / "build" / "runs"
 DEFAULT_CELL_TIMEOUT = 1800  # seconds one cell may run (``course run --timeout``)
 STANDIN_FOLDER = "standin-data"  # under the run's output folder
 
@@ -157,7 +158,7 @@ def run_notebook(path: str | os.PathLike, out_dir: str | os.PathLike = DEFAULT_O
 
 def _display_name(path: Path) -> str:
     try:
-        return str(path.relative_to(REPO))
+        return str(path.relative_to(ROOT))
     except ValueError:
         return str(path)
 
@@ -165,7 +166,7 @@ def _display_name(path: Path) -> str:
 def find_notebooks(patterns: Sequence[str] | None = None) -> list[Path]:
     """Notebooks named by ``patterns`` (files, folders or globs); default: every lesson."""
     if not patterns:
-        return sorted((REPO / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+        return sorted((checkout() / "notebooks").glob("[0-9][0-9]_*.ipynb"))
     found: list[Path] = []
     for pattern in patterns:
         p = Path(pattern)
@@ -176,7 +177,7 @@ def find_notebooks(patterns: Sequence[str] | None = None) -> list[Path]:
         else:
             matches = [Path(m) for m in sorted(glob.glob(pattern))]
             if not matches and "/" not in pattern:  # "11" or "11_cnn" means notebooks/11*.ipynb
-                matches = sorted(glob.glob(str(REPO / "notebooks" / f"{pattern.rstrip('*')}*.ipynb")))
+                matches = sorted(glob.glob(str(checkout() / "notebooks" / f"{pattern.rstrip('*')}*.ipynb")))
             matches = [Path(m) for m in matches if str(m).endswith(".ipynb")]
             if not matches:
                 raise FileNotFoundError(f"No notebook matches {pattern!r}.")

@@ -39,15 +39,35 @@ def _batches(loader: Iterable, device: torch.device):
         yield X.to(device, non_blocking=True), y.to(device, non_blocking=True)
 
 
-def _autocast(device: torch.device, amp: bool | str):
-    """Mixed precision on CUDA (bf16 where supported, else fp16); a no-op elsewhere."""
+def precision(device: torch.device | str, amp: bool | str = True) -> str | None:
+    """The course's one mixed-precision policy: ``"bf16"``, ``"fp16"`` or ``None`` (float32).
+
+    ``amp=True``: bf16 on CUDA GPUs that have it in hardware (Ampere or newer), fp16 (with a
+    gradient scaler in ``fit``) on older ones such as the T4; ``"bf16"``/``"fp16"`` force one;
+    ``False``, or a device that is not CUDA: ``None``. ``fit(amp=...)`` and ``autocast`` use it.
+    """
+    if not amp or torch.device(device).type != "cuda":
+        return None
+    if amp in ("bf16", "fp16"):
+        return amp
+    return "bf16" if _native_bf16() else "fp16"
+
+
+def autocast(device: torch.device | str, amp: bool | str = True):
+    """``torch.autocast`` with ``precision(device, amp)`` (a no-op context when it is ``None``),
+    e.g. for evaluation code outside ``fit``."""
     import contextlib
 
-    if not amp or device.type != "cuda":
-        return contextlib.nullcontext(), None
-    dtype = torch.bfloat16 if amp == "bf16" or (amp is True and _native_bf16()) else torch.float16
-    scaler = torch.amp.GradScaler("cuda") if dtype == torch.float16 else None
-    return torch.autocast("cuda", dtype=dtype), scaler
+    mode = precision(device, amp)
+    if mode is None:
+        return contextlib.nullcontext()
+    return torch.autocast("cuda", dtype=torch.bfloat16 if mode == "bf16" else torch.float16)
+
+
+def _autocast(device: torch.device, amp: bool | str):
+    """``fit``'s autocast context and its gradient scaler (fp16 only)."""
+    scaler = torch.amp.GradScaler("cuda") if precision(device, amp) == "fp16" else None
+    return autocast(device, amp), scaler
 
 
 def _native_bf16() -> bool:
@@ -152,7 +172,8 @@ def fit(model: nn.Module, train_loader: Iterable, test_loader: Iterable | None =
         loss_fn: default ``nn.CrossEntropyLoss()`` (takes logits).
         scheduler: a learning-rate scheduler, stepped every ``"epoch"`` or every ``"batch"``
             (``OneCycleLR`` wants ``"batch"``).
-        amp: mixed precision on CUDA (``True``: bf16 where supported, else fp16 with a scaler).
+        amp: mixed precision on CUDA (``True``: bf16 where supported, else fp16 with a scaler;
+            see ``precision``).
         checkpoint: path of a checkpoint saved at each new best test accuracy.
         live_plot: draw loss and accuracy curves that update in place after each epoch.
 

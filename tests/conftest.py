@@ -7,8 +7,13 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from course.paths import ROOT  # noqa: E402 - the one repository root (course/paths.py)
+
+if ROOT != Path(__file__).resolve().parent.parent:
+    raise pytest.UsageError(f"these tests import the course package of {ROOT}, not of this checkout "
+                            f"({Path(__file__).resolve().parent.parent}): pip install -e . or set PYTHONPATH")
 
 os.environ.setdefault("MPLBACKEND", "Agg")
 # Tests run in parallel workers (pytest -n 2 on 2 cores), and each notebook kernel inherits this

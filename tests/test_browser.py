@@ -37,7 +37,8 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
+from course.paths import ROOT
+
 SCREENSHOTS = ROOT / "build" / "screenshots"
 FIRST_LESSON = "notebooks/00_setup_tensors.ipynb"
 # The first of these that exists is the training lesson under test.

@@ -2,7 +2,7 @@
 
 For every lesson, assignment source and released assignment:
 
-* cell 0 starts with the "Open in Colab" badge pointing at ``course.notebooks.REPO`` / ``BRANCH``
+* cell 0 starts with the "Open in Colab" badge pointing at ``course.paths.GITHUB_REPO`` / ``GITHUB_BRANCH``
   and at the notebook's own path, and no other Colab or GitHub link names another repository;
 * cell 1 is the install cell (tag ``colab``), exactly ``course.notebooks.install_source_for()``
   (assignments pin the release tag ``v<version>``, so students run the checks that grade them): it
@@ -11,8 +11,8 @@ For every lesson, assignment source and released assignment:
   repository that a Colab runtime would not have (only the notebook and the package get there).
 
 ``make colab-links REPO=owner/name`` (``python -m course colab-links``) is run on a COPY of the
-repository: it must rewrite every badge and install cell, leave them consistent, and rewriting
-back must give the original notebooks.
+repository: it must rewrite every badge and install cell and ``course/repository.json`` (data: no
+Python source is edited), leave them consistent, and rewriting back must give the original files.
 """
 from __future__ import annotations
 
@@ -26,12 +26,12 @@ from pathlib import Path
 import pytest
 
 from course import notebooks
+from course.paths import GITHUB_BRANCH, GITHUB_REPO, ROOT
 
-ROOT = Path(__file__).resolve().parent.parent
 ALL = notebooks.all_notebooks(ROOT)
 IDS = [p.relative_to(ROOT).as_posix() for p in ALL]
 COLAB_LINK = re.compile(r"colab\.research\.google\.com/github/([^/\s)]+/[^/\s)]+)/blob/([^/\s)]+)/([^\s)\"']+)")
-GITHUB_REPO = re.compile(r"github\.com/([A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+?)(?:\.git)?(?=[@/\s)\"']|$)")
+GITHUB_LINK = re.compile(r"github\.com/([A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+?)(?:\.git)?(?=[@/\s)\"']|$)")
 FORBIDDEN_ANYWHERE = {
     "mounts Google Drive": re.compile(r"google\.colab\s+import\s+drive|drive\.mount\(|/content/drive"),
     "asks for a file upload": re.compile(r"google\.colab\s+import\s+files|files\.upload\("),
@@ -71,7 +71,7 @@ def test_cell_0_starts_with_the_badge_for_this_notebook(path):
     first = _source(cells[0])
     assert first.startswith(notebooks.badge(rel)), (
         f"{rel}: cell 0 must START with {notebooks.badge(rel)!r} (run `make colab-links REPO="
-        f"{notebooks.REPO}`); it starts with {first[:160]!r}")
+        f"{GITHUB_REPO}`); it starts with {first[:160]!r}")
     after = first[len(notebooks.badge(rel)):]
     assert re.match(r"\s*\n\s*#\s", after), f"{rel}: the title (`# ...`) must follow the badge in cell 0"
 
@@ -83,12 +83,12 @@ def test_every_colab_and_github_link_names_this_repository(path):
     for i, cell in enumerate(_read(path)["cells"]):
         text = _source(cell)
         for repo, branch, target in COLAB_LINK.findall(text):
-            assert (repo, branch) == (notebooks.REPO, notebooks.BRANCH), (
-                f"{rel} cell {i}: a Colab link points at {repo}@{branch}, not {notebooks.REPO}@{notebooks.BRANCH}")
+            assert (repo, branch) == (GITHUB_REPO, GITHUB_BRANCH), (
+                f"{rel} cell {i}: a Colab link points at {repo}@{branch}, not {GITHUB_REPO}@{GITHUB_BRANCH}")
             assert (ROOT / target).is_file(), f"{rel} cell {i}: a Colab link points at {target}, which does not exist"
         if GOOGLE_COLAB_IMPORT.search(text) or "git+https" in text:
-            for repo in GITHUB_REPO.findall(text):
-                assert repo == notebooks.REPO, f"{rel} cell {i}: installs from {repo}, not {notebooks.REPO}"
+            for repo in GITHUB_LINK.findall(text):
+                assert repo == GITHUB_REPO, f"{rel} cell {i}: installs from {repo}, not {GITHUB_REPO}"
 
 
 @pytest.mark.parametrize("path", ALL, ids=IDS)
@@ -132,7 +132,7 @@ def test_install_cell_installs_this_package_from_the_repository_in_colab(monkeyp
     assert len(calls) == 1 and calls[0][0] == "pip", calls
     line = calls[0][1]
     name = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["name"]
-    expected = f"{name} @ git+https://github.com/{notebooks.REPO}@{notebooks.BRANCH}"
+    expected = f"{name} @ git+https://github.com/{GITHUB_REPO}@{GITHUB_BRANCH}"
     assert expected in line, f"the install cell runs `%pip {line}`, expected it to install {expected!r}"
 
 
@@ -210,14 +210,15 @@ def _copy_repo(dest: Path) -> Path:
     return dest
 
 
-def _course_cli(copy: Path, *args: str) -> str:
-    """``python -m course ...`` run inside the copy, importing the copy's package (checked)."""
+def _course_cli(copy: Path, *args: str, python: bool = False) -> str:
+    """``python -m course ...`` (``python ...`` with ``python``) run inside the copy, importing the
+    copy's package (checked)."""
     env = {"PYTHONPATH": str(copy), "PATH": str(Path(sys.executable).parent)}
     where = subprocess.run([sys.executable, "-c", "import course; print(course.__file__)"], cwd=copy,
                            env=env, capture_output=True, text=True, check=True).stdout.strip()
     assert Path(where).resolve().is_relative_to(copy.resolve()), (
         f"the copy would import the real package ({where}); refusing to rewrite the repository")
-    result = subprocess.run([sys.executable, "-m", "course", *args], cwd=copy, env=env,
+    result = subprocess.run([sys.executable, *([] if python else ["-m", "course"]), *args], cwd=copy, env=env,
                             capture_output=True, text=True)
     assert result.returncode == 0, f"course {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}"
     return result.stdout
@@ -242,20 +243,24 @@ def _content(raw: bytes) -> dict:
 def _snapshot(root: Path) -> dict[str, bytes]:
     files = [p for d in notebooks.NOTEBOOK_DIRS for p in sorted((root / d).rglob("*.ipynb"))
              if ".ipynb_checkpoints" not in p.parts]
-    files.append(root / "course" / "notebooks.py")
+    files += sorted((root / "course").rglob("*.py")) + [root / "course" / "repository.json"]
     return {p.relative_to(root).as_posix(): p.read_bytes() for p in files}
 
 
+@pytest.mark.slow   # rewrites every notebook of a copy twice, in subprocesses (~20 s)
 def test_colab_links_rewrites_every_notebook_and_round_trips(tmp_path):
     real_before = _snapshot(ROOT)
     copy = _copy_repo(tmp_path / "repo")
     original = _snapshot(copy)
-    n_notebooks = len(original) - 1
+    n_notebooks = sum(rel.endswith(".ipynb") for rel in original)
 
     out = _course_cli(copy, "colab-links", "--repo", "someone/fork", "--branch", "dev")
     assert f"Pointed {n_notebooks} notebooks" in out, out
-    assert 'REPO = "someone/fork"' in (copy / "course" / "notebooks.py").read_text()
-    assert 'BRANCH = "dev"' in (copy / "course" / "notebooks.py").read_text()
+    assert json.loads((copy / "course" / "repository.json").read_text()) == {"repo": "someone/fork", "branch": "dev"}
+    assert _course_cli(copy, "-c", "import course; print(course.paths.GITHUB_REPO, course.paths.GITHUB_BRANCH)",
+                       python=True).split() == ["someone/fork", "dev"]
+    edited = [rel for rel in original if rel.endswith(".py") and _snapshot(copy)[rel] != original[rel]]
+    assert not edited, f"colab-links edited Python source: {edited}"
     for rel in original:
         if not rel.endswith(".ipynb"):
             continue
@@ -263,12 +268,13 @@ def test_colab_links_rewrites_every_notebook_and_round_trips(tmp_path):
         cells = json.loads(text)["cells"]
         assert _source(cells[0]).startswith(notebooks.badge(rel, "someone/fork", "dev")), rel
         assert _source(cells[1]).strip() == notebooks.install_source_for(rel, "someone/fork", "dev").strip(), rel
-        assert notebooks.REPO not in text, f"{rel} still names {notebooks.REPO} after the rewrite"
+        assert GITHUB_REPO not in text, f"{rel} still names {GITHUB_REPO} after the rewrite"
     assert _problems_in(copy) == [], "after colab-links the notebooks must follow the conventions"
 
-    _course_cli(copy, "colab-links", "--repo", notebooks.REPO, "--branch", notebooks.BRANCH)
+    _course_cli(copy, "colab-links", "--repo", GITHUB_REPO, "--branch", GITHUB_BRANCH)
     after = _snapshot(copy)
     changed = [rel for rel in original if rel.endswith(".ipynb") and _content(after[rel]) != _content(original[rel])]
-    assert not changed, f"rewriting back to {notebooks.REPO} did not restore {changed}"
-    assert after["course/notebooks.py"] == original["course/notebooks.py"]
+    assert not changed, f"rewriting back to {GITHUB_REPO} did not restore {changed}"
+    assert after["course/repository.json"] == original["course/repository.json"]
+    assert [rel for rel in original if rel.endswith(".py") and after[rel] != original[rel]] == []
     assert _snapshot(ROOT) == real_before, "the test touched the real repository"

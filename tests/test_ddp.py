@@ -15,7 +15,8 @@ from pathlib import Path
 import pytest
 import torch
 
-ROOT = Path(__file__).resolve().parent.parent
+from course.paths import ROOT
+
 SCRIPT = ROOT / "notebooks" / "scripts" / "ddp_cifar.py"
 WORLD_SIZE, STEPS, BATCH = 2, 3, 16
 

@@ -109,7 +109,7 @@ def _smoothed_targets(eps, classes=10):
 def _markdown(lesson):
     import nbformat
 
-    from course.notebooks import ROOT
+    from course.paths import ROOT
     path = next((ROOT / "notebooks").glob(f"{lesson}_*.ipynb"))
     return "\n".join(c.source for c in nbformat.read(path, as_version=4).cells if c.cell_type == "markdown")
 

@@ -127,7 +127,7 @@ def test_the_lesson_pipeline_calls_the_learners_functions():
     learner defined them (with the course's copies only as a fallback), not copies of their own."""
     import nbformat
 
-    from course.notebooks import ROOT
+    from course.paths import ROOT
     path = next((ROOT / "notebooks").glob("15_*.ipynb"))
     code = "\n".join(c.source for c in nbformat.read(path, as_version=4).cells if c.cell_type == "code")
     pipeline = code[code.index("def new_model"):]

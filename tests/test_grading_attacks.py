@@ -2,7 +2,7 @@
 
 Each attacker hands in the blank released A1 notebook (worth 0 points) with an attack at the
 top of its first answer cell, so that any point it earns is a forged one. Two honest students
-hand in the solution. Everything is graded by ``python -m course.autograde grade --jobs 2``
+hand in the solution. Everything is graded by ``python -m course autograde --jobs 2``
 (nbgrader's real command line and gradebook) in a scratch course, and then:
 
 * every attacker scores 0 and is flagged "needs review" where its answer cell reaches for the
@@ -49,11 +49,11 @@ import pytest
 
 from course.autograde.report import status_table
 from course.autograde import sandbox
+from course.paths import ROOT
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "bench"))
+sys.path.insert(0, str(ROOT / "bench"))
 import gradingkit  # noqa: E402
 
-ROOT = Path(__file__).resolve().parent.parent
 A1 = "A1_backprop"
 MARKER = f"course-attack-{uuid.uuid4().hex[:8]}"
 
@@ -215,7 +215,7 @@ def attacked(tmp_path_factory, kernel_env):
                  "solutions": course / "solutions", "victim": course / "submitted" / "victim"}
     before = {k: _tree_digest(v) for k, v in protected.items()}
     env = {**os.environ, **kernel_env}
-    proc = subprocess.run([sys.executable, "-m", "course.autograde", "--root", str(course), "grade", A1,
+    proc = subprocess.run([sys.executable, "-m", "course", "autograde", "--root", str(course), A1,
                            "--jobs", "2", "--timeout", "30"], env=env, capture_output=True, text=True, timeout=1200)
     listener.close()
     after = {k: _tree_digest(v) for k, v in protected.items()}

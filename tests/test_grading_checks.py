@@ -30,11 +30,11 @@ import numpy as np
 import pytest
 
 from course import grading
+from course.paths import ROOT
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "bench"))
+sys.path.insert(0, str(ROOT / "bench"))
 from gradingkit import WRONG_SUBMISSIONS  # noqa: E402 - the table of wrong submissions
 
-ROOT = Path(__file__).resolve().parent.parent
 ASSIGNMENTS = {"A1_backprop": 20, "A2_autograd_modules": 12, "A3_data_classifiers": 14, "A4_cnns": 14}
 STUB = ["# YOUR CODE HERE", "raise NotImplementedError()"]
 
@@ -198,7 +198,19 @@ def test_released_stubs_get_zero_without_errors(assignment, committed, patched_c
         assert "Traceback" not in text and "could not finish" not in text, (gid, text)
 
 
-@pytest.mark.parametrize("variant", WRONG_SUBMISSIONS, ids=lambda v: f"{v.assignment[:2]}-{v.name}")
+def _tiered(variants) -> list:
+    """Each variant executes a whole solution notebook (about a second each, 30+ of them): the
+    first of each assignment runs in ``make test-fast`` too, the others are ``slow``."""
+    seen: set = set()
+    params = []
+    for v in variants:
+        params.append(pytest.param(v, id=f"{v.assignment[:2]}-{v.name}",
+                                   marks=[pytest.mark.slow] if v.assignment in seen else []))
+        seen.add(v.assignment)
+    return params
+
+
+@pytest.mark.parametrize("variant", _tiered(WRONG_SUBMISSIONS))
 def test_wrong_submission_gets_intended_score(variant, patched_checksums, short_timeout):
     cells = load_cells(variant.assignment)
     graded = grade_in_process(apply_edits(cells, variant.edits))

@@ -1,7 +1,7 @@
 """Self-test of the grading workflow, through nbgrader's real command line and gradebook.
 
 A scratch course (a temp folder with ``nbgrader_config.py``, ``solutions/`` and the committed
-``assignments/``) receives one submission per scenario below. ``python -m course.autograde grade
+``assignments/``) receives one submission per scenario below. ``python -m course autograde
 --jobs 2`` (what ``make autograde JOBS=2`` runs; nbgrader's own ``autograde`` does the grading)
 grades them all, and the gradebook must then hold exactly the intended score of every test cell.
 
@@ -53,12 +53,12 @@ import pytest
 from course.autograde.commands import list_assignments
 from course.autograde.notes import grade_id
 from course.autograde.report import scores
+from course.paths import ROOT
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "bench"))
+sys.path.insert(0, str(ROOT / "bench"))
 import gradingkit  # noqa: E402 - the self-tests' submissions, shared with the benchmark
 from test_grading_checks import WRONG_SUBMISSIONS
 
-ROOT = Path(__file__).resolve().parent.parent
 A1 = "A1_backprop"
 ASSIGNMENTS = list_assignments(ROOT)
 TIMEOUT = 20          # seconds per cell while testing: short for the hang; a slow read-only cell
@@ -167,8 +167,9 @@ SCENARIOS = scenarios()
 # --------------------------------------------------------------------------------------------
 # The graded course (built once per test session, shared by xdist workers)
 # --------------------------------------------------------------------------------------------
-def _cli(root: Path, *args: str, env: dict) -> subprocess.CompletedProcess:
-    proc = subprocess.run([sys.executable, "-m", "course.autograde", "--root", str(root), *args],
+def _cli(root: Path, command: str, *args: str, env: dict) -> subprocess.CompletedProcess:
+    """``python -m course COMMAND --root ROOT ARGS...`` (release, autograde, feedback, grades, ...)."""
+    proc = subprocess.run([sys.executable, "-m", "course", command, "--root", str(root), *args],
                           env=env, capture_output=True, text=True, timeout=1500)
     print(proc.stdout[-4000:], proc.stderr[-4000:])
     return proc
@@ -188,13 +189,13 @@ def _build(base: Path, kernel_env: dict) -> dict:
             gradingkit.submit(s.assignment, s.student, nb, serial)
     runs = {}
     if A1 in ASSIGNMENTS:
-        runs[A1] = _cli(course, "grade", A1, "--jobs", "2", "--timeout", str(TIMEOUT),
+        runs[A1] = _cli(course, "autograde", A1, "--jobs", "2", "--timeout", str(TIMEOUT),
                         env={**env, "COURSE_GRADING_MEMORY_MB": str(A1_MEMORY_MB)})
     others = [a for a in ASSIGNMENTS if a != A1]
     if others:
-        runs["others"] = _cli(course, "grade", *others, "--jobs", "2", "--timeout", str(TIMEOUT), env=env)
+        runs["others"] = _cli(course, "autograde", *others, "--jobs", "2", "--timeout", str(TIMEOUT), env=env)
     if serial:
-        runs["serial"] = _cli(serial, "grade", A1, "--jobs", "1", "--timeout", str(TIMEOUT),
+        runs["serial"] = _cli(serial, "autograde", A1, "--jobs", "1", "--timeout", str(TIMEOUT),
                               env={**env, "COURSE_GRADING_MEMORY_MB": str(A1_MEMORY_MB)})
     runs["feedback"] = _cli(course, "feedback", A1, env=env) if A1 in ASSIGNMENTS else None
     runs["grades"] = _cli(course, "grades", "--out", str(base / "grades"), env=env)
@@ -334,7 +335,8 @@ def test_make_targets_exist():
     out = subprocess.run(["make", "-n", "-C", str(ROOT), "assignments", "autograde", "feedback", "grades",
                           "A=A1_backprop", "JOBS=2"], capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
-    assert "course.autograde" in out.stdout and "--jobs 2" in out.stdout
+    assert "-m course autograde A1_backprop --jobs 2" in out.stdout and "-m course release" in out.stdout
+    assert "-m course feedback" in out.stdout and "-m course grades" in out.stdout
 
 
 # --------------------------------------------------------------------------------------------
@@ -354,13 +356,13 @@ def test_roster_late_penalty_regrade_and_export(tmp_path, kernel_env):
     gradingkit.submit(A1, "alice", good, course, timestamp="2026-12-01 11:00:00 UTC")       # on time
     gradingkit.submit(A1, "bob", good, course, timestamp="2026-12-02 23:00:00 UTC")         # 1.5 days late
     gradingkit.submit(A1, "mallory", good, course, timestamp="2026-12-01 10:00:00 UTC")     # not on the roster
-    out = _cli(course, "grade", A1, "--jobs", "2", "--timeout", str(TIMEOUT), env=env)
+    out = _cli(course, "autograde", A1, "--jobs", "2", "--timeout", str(TIMEOUT), env=env)
     assert out.returncode == 0, out.stdout[-2000:]
     assert "not on the roster" in out.stdout and "mallory" in out.stdout
     status = pd.read_csv(course / "build" / "autograde" / A1 / "status.csv", keep_default_na=False)
     assert sorted(status.student) == ["alice", "bob"]
     # regrade alice alone: bob's row stays
-    out = _cli(course, "grade", A1, "--student", "alice", "--timeout", str(TIMEOUT), env=env)
+    out = _cli(course, "autograde", A1, "--student", "alice", "--timeout", str(TIMEOUT), env=env)
     assert out.returncode == 0, out.stdout[-2000:]
     status = pd.read_csv(course / "build" / "autograde" / A1 / "status.csv", keep_default_na=False)
     assert sorted(status.student) == ["alice", "bob"] and set(status.score) == {20.0}

@@ -5,14 +5,13 @@ New notebooks join automatically. The kernels read the stand-in data of tests/fa
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 import nbformat
 import pytest
 
 from course import notebooks, runner
+from course.paths import ROOT
 
-ROOT = Path(__file__).resolve().parent.parent
 LESSONS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
 SOLUTIONS = sorted(p for p in (ROOT / "solutions").rglob("*.ipynb") if ".ipynb_checkpoints" not in p.parts)
 ALL = notebooks.all_notebooks(ROOT)

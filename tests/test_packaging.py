@@ -4,7 +4,10 @@ import subprocess
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+import pytest
+
+from course.paths import ROOT
+
 
 
 def _name(requirement: str) -> str:
@@ -46,6 +49,7 @@ def test_readme_quick_start_shows_the_two_commands():
     assert "make test" in (ROOT / ".ci" / "run").read_text()
 
 
+@pytest.mark.slow   # builds a wheel (seconds of setuptools)
 def test_the_wheel_students_install_holds_no_hidden_test_or_reference(tmp_path):
     """``pip wheel .``: nothing of ``hidden_tests/`` (hidden cases, reference loops) and no
     solution notebook is in what students install."""
@@ -72,3 +76,19 @@ def test_the_wheel_students_install_holds_no_hidden_test_or_reference(tmp_path):
     assert len(secrets) >= 10
     leaks = sorted({s for s in secrets for text in texts.values() if s in text})
     assert leaks == [], f"hidden tests in the wheel: {leaks}"      # ...but no hidden case or reference
+
+    # Installed without the checkout (as in Colab): the helpers and the GitHub address work, and a
+    # command that needs the lessons says that it needs a checkout.
+    assert {"course/repository.json", "course/kernels/dlcourse-grading/kernel.json"} <= set(names)
+    site = tmp_path / "site"
+    with zipfile.ZipFile(wheel) as z:
+        z.extractall(site)
+    env = {"PYTHONPATH": str(site), "PATH": str(Path(sys.executable).parent)}
+    code = "import course, course.paths as p; print(course.__file__, p.GITHUB_REPO)"
+    where, repo = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True,
+                                 text=True, check=True).stdout.split()
+    assert Path(where).resolve().is_relative_to(site.resolve()) and repo.count("/") == 1, (where, repo)
+    for command in (["lint"], ["release"]):
+        proc = subprocess.run([sys.executable, "-m", "course", *command], cwd=tmp_path, env=env,
+                              capture_output=True, text=True)
+        assert proc.returncode == 2 and "needs a checkout of the course repository" in proc.stderr, proc.stderr

@@ -20,8 +20,7 @@ import pytest
 from course import notebooks
 from course.autograde.commands import list_assignments, release
 from course.autograde.notes import grade_id
-
-ROOT = Path(__file__).resolve().parent.parent
+from course.paths import ROOT
 ASSIGNMENTS = list_assignments(ROOT)
 MARKERS = ("BEGIN SOLUTION", "END SOLUTION", "BEGIN HIDDEN TESTS", "END HIDDEN TESTS")
 

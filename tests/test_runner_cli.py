@@ -8,9 +8,9 @@ import nbformat
 import pandas as pd
 import pytest
 
-from course import cli, notebooks, runner
+from course import cli, notebooks, paths, runner
+from course.paths import ROOT
 
-ROOT = Path(__file__).resolve().parent.parent
 
 
 def _notebook(path: Path, body: str) -> Path:
@@ -184,17 +184,80 @@ def test_new_lesson_template_follows_conventions_and_colab_links_rewrite(tmp_pat
 
     root = tmp_path / "repo"
     (root / "course").mkdir(parents=True)
-    shutil.copy(notebooks.__file__, root / "course" / "notebooks.py")
+    (root / "notebooks").mkdir()
+    shutil.copy(paths.REPOSITORY_FILE, root / "course" / "repository.json")
     path = notebooks.new_lesson(7, "demo_lesson", "Demo", root=root)
     assert notebooks.problems(path, root=root) == []
-    monkeypatch.setattr(notebooks, "__file__", str(root / "course" / "notebooks.py"))
     notebooks.set_repo("someone/fork", root=root)
     text = path.read_text()
     assert "github/someone/fork/blob/main/notebooks/07_demo_lesson.ipynb" in text
     assert "git+https://github.com/someone/fork@main" in text
-    assert 'REPO = "someone/fork"' in (root / "course" / "notebooks.py").read_text()
+    assert paths.github(root) == ("someone/fork", "main")
+    assert paths.github() == (paths.GITHUB_REPO, paths.GITHUB_BRANCH), "the real repository.json changed"
     with pytest.raises(ValueError, match="owner/name"):
         notebooks.set_repo("not a repo", root=root)
+
+
+def test_commands_that_need_a_checkout_say_so(tmp_path, capsys):
+    """An installed package (Colab: ROOT is site-packages) has no notebooks, solutions or
+    nbgrader_config.py: each command that needs them stops with one clear line."""
+    with pytest.raises(RuntimeError, match="needs a checkout of the course repository"):
+        paths.checkout(root=tmp_path)
+    for argv in (["lint"], ["strip"], ["colab-links", "--repo", "a/b"], ["new-lesson", "9", "x", "X"], ["run"],
+                 ["release"], ["autograde"], ["feedback"], ["grades"], ["roster", "x.csv"], ["due", "A", "2026-01-01"]):
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setattr(paths, "ROOT", tmp_path)
+            mp.chdir(tmp_path)
+            for module in (notebooks, runner):
+                mp.setattr(module, "ROOT", tmp_path)
+            for fn in ("set_repo", "new_lesson"):   # their root= defaults were bound at import
+                original = getattr(notebooks, fn)
+                mp.setattr(notebooks, fn, lambda *a, _f=original, **k: _f(*a, root=tmp_path, **k))
+            assert cli.main(argv) == 2, argv
+        err = capsys.readouterr().err
+        assert "needs a checkout of the course repository" in err and "git clone" in err, (argv, err)
+
+
+def test_the_github_address_is_data_that_lessons_reach_through_import_course():
+    code = "import course; print(course.paths.GITHUB_REPO, course.paths.GITHUB_BRANCH)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.split() == list(paths.github()) and out.split()[0].count("/") == 1
+    assert not hasattr(notebooks, "REPO") and not hasattr(runner, "REPO"), "REPO names nothing any more"
+
+
+def test_every_command_is_a_course_subcommand():
+    """One command line: the instructors' commands and the grading kernel are ``course`` subcommands."""
+    import json as _json
+
+    out = subprocess.run([sys.executable, "-m", "course", "--help"], capture_output=True, text=True, check=True).stdout
+    for command in ("doctor", "data", "run", "new-lesson", "colab-links", "strip", "lint", "release", "autograde",
+                    "feedback", "grades", "roster", "due", "kernel"):
+        assert command in out, command
+    parser = cli.build_parser()
+    args = parser.parse_args(["autograde", "A1", "--jobs", "2", "--student", "s", "--timeout", "9",
+                              "--student-timeout", "30", "--root", "R"])
+    assert (args.assignments, args.jobs, args.student, args.timeout, args.student_timeout, args.root) == \
+        (["A1"], 2, ["s"], 9, 30.0, "R")
+    assert parser.parse_args(["kernel", "install", "--sys-prefix"]).sys_prefix
+    spec = _json.loads((ROOT / "course" / "kernels" / "dlcourse-grading" / "kernel.json").read_text())
+    assert spec["argv"] == ["python", "-I", "-m", "course", "kernel", "launch", "-f", "{connection_file}"]
+    for old in ("autograde", "kernels"):
+        assert not (ROOT / "course" / old / "__main__.py").exists(), f"python -m course.{old} is gone"
+    makefile = (ROOT / "Makefile").read_text()
+    assert "-m course." not in makefile and "-m course autograde" in makefile
+
+
+def test_the_kernel_launcher_imports_only_the_standard_library():
+    """``python -I -m course kernel launch`` starts every grading kernel: no nbformat, nbgrader,
+    torch, pandas or numpy before IPython (importing nbformat there made kernels start in 6 s)."""
+    code = ("import os, sys; os.execv = lambda *a: (print(sorted(sys.modules)), sys.exit(0)); "
+            "sys.argv = ['course', 'kernel', 'launch', '-f', 'x.json']; "
+            "import runpy; runpy.run_module('course', run_name='__main__')")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         env={k: v for k, v in __import__("os").environ.items() if k != "COURSE_SANDBOX"}).stdout
+    loaded = {name.split(".")[0] for name in eval(out)}
+    assert not loaded & {"nbformat", "nbgrader", "torch", "pandas", "numpy", "jupyter_client", "IPython"}, loaded
+    assert "course.runner" not in eval(out) and "course.autograde.cli" not in eval(out)
 
 
 def test_strip_removes_outputs(tmp_path):

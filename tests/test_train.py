@@ -112,3 +112,25 @@ def test_grad_norms_and_parameter_count():
     norms = train.layer_grad_norms(model)
     assert list(norms) == ["0", "2"] and all(v > 0 for v in norms.values())
     assert train.count_parameters(model) == 4 * 3 + 3 + 3 * 2 + 2
+
+
+def test_one_precision_policy(monkeypatch):
+    """fit(amp=...) and train.autocast share train.precision; lessons and scripts do not choose again."""
+    import re
+
+    from course.paths import ROOT
+
+    assert train.precision("cpu") is None and train.precision("cuda", False) is None
+    assert train.precision("cuda", "fp16") == "fp16" and train.precision("cuda", "bf16") == "bf16"
+    for native, expected in ((True, "bf16"), (False, "fp16")):
+        monkeypatch.setattr(train, "_native_bf16", lambda native=native: native)
+        assert train.precision(torch.device("cuda", 0)) == expected
+    with train.autocast("cpu", True):   # a no-op context on the CPU
+        assert not torch.is_autocast_enabled()
+    choosing = re.compile(r"get_device_capability|is_bf16_supported")
+    lessons = sorted((ROOT / "notebooks").glob("1[45]_*.ipynb"))
+    assert len(lessons) == 2
+    for path in [*lessons, ROOT / "notebooks" / "scripts" / "ddp_cifar.py"]:
+        assert not choosing.search(path.read_text()), f"{path.name} chooses the precision itself"
+    for path in lessons:
+        assert "torch.autocast(" not in path.read_text(), f"{path.name}: use train.autocast / fit(amp=...)"

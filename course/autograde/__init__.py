@@ -16,7 +16,7 @@ determined to get points without the work, needs on top of it:
 ``pool``            parallel grading jobs forked from a warm process
 ``grade``           one batch of submissions, serial or parallel, with the status table
 ``report``          scores, status table, feedback, grades export
-``cli``             ``python -m course.autograde ...`` (``make assignments/autograde/...``)
+``cli``             the ``course release|autograde|feedback|grades|roster|due`` subcommands
 ==================  ==========================================================================
 
 ``nbgrader_config.py`` switches the preprocessors on, so a plain ``nbgrader autograde`` grades

@@ -16,8 +16,7 @@ from typing import Iterable, Sequence
 import nbformat
 
 from course.autograde.pool import run_pool
-
-ROOT = Path(__file__).resolve().parent.parent.parent
+from course.paths import ROOT
 
 
 def nbgrader_env(extra: dict | None = None) -> dict:

@@ -43,7 +43,7 @@ def digest(folder: Path) -> dict[str, str]:
             for p in sorted(Path(folder).rglob("*.ipynb"))}
 
 
-ROSTER = "roster.csv"   # the class list, kept next to the gradebook by `course.autograde roster`
+ROSTER = "roster.csv"   # the class list, kept next to the gradebook by `course roster`
 
 
 def roster_of(root: Path) -> set[str]:
@@ -86,8 +86,8 @@ def grade(assignment: str, root: Path = ROOT, jobs: int = 1, students: Sequence[
     roster = roster_of(root)
     unknown = sorted(set(students) - roster) if roster else []
     if unknown and not quiet:
-        print(f"NOT GRADED: {len(unknown)} submitted folder(s) are not on the roster (python -m course.autograde "
-              f"roster FILE.csv): {', '.join(unknown)}. Check the names, or add them to the roster.")
+        print(f"NOT GRADED: {len(unknown)} submitted folder(s) are not on the roster (python -m course roster "
+              f"FILE.csv): {', '.join(unknown)}. Check the names, or add them to the roster.")
     students = [s for s in students if s not in unknown]
     if not students:
         raise FileNotFoundError(f"No submissions of {assignment} in {root / 'submitted'} "

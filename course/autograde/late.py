@@ -1,7 +1,7 @@
 """Late submissions: a penalty of a share of the score per day late (nbgrader plugin).
 
 nbgrader compares each submission's ``timestamp.txt`` with the assignment's due date (``python -m
-course.autograde due A "2026-12-24 23:59 UTC"``) and asks this plugin for the penalty. The
+course due A "2026-12-24 23:59 UTC"``) and asks this plugin for the penalty. The
 default, 10% of the score per started day, capped at the whole score, is set in
 ``nbgrader_config.py`` (``PercentPerDay.percent``).
 

@@ -72,7 +72,7 @@ def _context():
 @contextlib.contextmanager
 def _bare_main():
     """Hide ``__main__`` while a worker starts: multiprocessing would re-run it in the worker, and
-    when it is this module (``python -m course.autograde``) runpy warns that it runs twice. The
+    when it is this module (``python -m course``) runpy warns that it runs twice. The
     workers need nothing from ``__main__``."""
     saved = sys.modules["__main__"]
     sys.modules["__main__"] = types.ModuleType("__main__")

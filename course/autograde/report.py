@@ -9,8 +9,9 @@ from typing import Iterable, Sequence
 
 import nbformat
 
-from course.autograde.commands import ROOT, db_path, list_assignments, nbgrader_forked
+from course.autograde.commands import db_path, list_assignments, nbgrader_forked
 from course.autograde.notes import fact, notes_of
+from course.paths import ROOT
 
 
 def scores(assignment: str, root: Path = ROOT):

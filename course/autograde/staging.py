@@ -18,8 +18,9 @@ from typing import Sequence
 
 import nbformat
 
-from course.autograde.commands import ROOT, config_dirs
+from course.autograde.commands import config_dirs
 from course.autograde.notes import add_note, notes_of
+from course.paths import ROOT
 
 
 def read_submission(path: Path):

@@ -18,11 +18,11 @@ time                per cell: nbgrader's ``Execute.timeout``. A kernel that dies
 ==================  ======================================================================
 
 The spec is the folder ``course/kernels/dlcourse-grading`` (its ``kernel.json`` runs
-``python -m course.kernels launch -f {connection_file}``). The autograder finds it without any
-install step (``spec_manager()``). To make it visible to Jupyter itself (e.g. to try a notebook in
-it from JupyterLab)::
+``python -I -m course kernel launch -f {connection_file}``, ``course.kernels.launcher``). The
+autograder finds it without any install step (``spec_manager()``). To make it visible to Jupyter
+itself (e.g. to try a notebook in it from JupyterLab)::
 
-    python -m course.kernels install [--user | --sys-prefix]
+    python -m course kernel install [--user | --sys-prefix]
 """
 from __future__ import annotations
 

@@ -202,8 +202,11 @@ def train(args, rank: int, world_size: int, device: torch.device, backend: str) 
     sampler = DistributedSampler(train_set, num_replicas=world_size, rank=rank, shuffle=True,
                                  seed=args.seed, drop_last=True)
     loader = DataLoader(train_set, batch_size=args.batch_size, sampler=sampler, drop_last=True)
-    # bfloat16 autocast on GPUs that support it natively (compute capability 8.0 and newer).
-    use_bf16 = device.type == "cuda" and torch.cuda.get_device_capability(device)[0] >= 8
+    # bfloat16 autocast where the course's precision policy picks it (GPUs with native bf16); else
+    # float32 (fp16 would need a GradScaler, left out to keep this loop short).
+    from course.train import precision
+
+    use_bf16 = precision(device) == "bf16"
     autocast = torch.autocast("cuda", dtype=torch.bfloat16) if use_bf16 else contextlib.nullcontext()
 
     seen, step, loss, start = [], 0, torch.zeros(()), time.perf_counter()

@@ -1,7 +1,9 @@
-"""``python -m course.kernels launch -f CONNECTION_FILE``: start IPython under the grading limits.
+"""``course kernel launch -f CONNECTION_FILE``: start IPython under the grading limits.
 
-``python -m course.kernels install [--user | --sys-prefix]``: install the kernel spec.
-See ``course/kernels/__init__.py`` for what the limits are and why.
+``course kernel install [--user | --sys-prefix]``: install the kernel spec.
+See ``course/kernels/__init__.py`` for what the limits are and why. The kernel spec runs
+``python -I -m course kernel launch``: keep the imports of this path (``course.cli``, this module,
+``course.kernels``) to the standard library, since every grading kernel start pays for them.
 """
 from __future__ import annotations
 
@@ -63,17 +65,26 @@ def launch(argv: list[str]) -> None:
     os.execvp(cmd[0], cmd)
 
 
-def main(argv: list[str] | None = None) -> int:
-    argv = sys.argv[1:] if argv is None else argv
-    if argv[:1] == ["launch"]:
-        launch(argv[1:])
-    if argv[:1] == ["install"]:
-        where = install(user="--user" in argv, prefix=sys.prefix if "--sys-prefix" in argv else None)
-        print(f"installed the grading kernel spec in {where}")
-        return 0
-    print(__doc__, file=sys.stderr)
-    return 2
+def _launch(args) -> int:
+    launch(["-f", args.connection_file])
+    return 0
 
 
-if __name__ == "__main__":
-    sys.exit(main())
+def _install(args) -> int:
+    where = install(user=args.user, prefix=sys.prefix if args.sys_prefix else None)
+    print(f"installed the grading kernel spec in {where}")
+    return 0
+
+
+def add_parser(sub) -> None:
+    """Add ``kernel launch`` and ``kernel install`` to ``course``'s subparsers."""
+    p = sub.add_parser("kernel", help="the limited grading kernel: launch (kernel.json runs it), install")
+    actions = p.add_subparsers(dest="action", required=True)
+    q = actions.add_parser("launch", help="start IPython under the grading limits (Jupyter runs this)")
+    q.add_argument("-f", dest="connection_file", required=True, help="the kernel's connection file")
+    q.set_defaults(func=_launch)
+    q = actions.add_parser("install", help="install the kernel spec for Jupyter (optional: grading finds it)")
+    where = q.add_mutually_exclusive_group()
+    where.add_argument("--user", action="store_true", help="into the user's Jupyter folder")
+    where.add_argument("--sys-prefix", action="store_true", help="into this environment (sys.prefix)")
+    q.set_defaults(func=_install)
