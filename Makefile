@@ -18,7 +18,7 @@ RUN_FLAGS = $(if $(SMOKE),--smoke) $(if $(DEVICE),--device $(DEVICE)) $(if $(DAT
 # make smoke: every lesson and every assignment solution (stand-in data where the real is missing)
 SMOKE_NB  = notebooks/[0-9][0-9]_*.ipynb solutions
 
-.PHONY: help install lab test test-fast run smoke doctor data strip lint colab-links clean
+.PHONY: help install lab test test-fast run smoke site doctor data strip lint colab-links clean
 
 help:
 	@echo "make lab          open JupyterLab on notebooks/ (installs on first use)"
@@ -26,6 +26,7 @@ help:
 	@echo "make test-fast    the suite without notebook runs and slow tests"
 	@echo "make run          execute lessons headless: NB=..., SMOKE=1, DEVICE=cpu|cuda, DATA=dir, JOBS=2"
 	@echo "make smoke        every lesson and solution in smoke mode, JOBS at a time (works offline)"
+	@echo "make site         the course website in build/site/: every lesson with its outputs (build/runs, else smoke runs)"
 	@echo "make doctor       versions, device and data cache"
 	@echo "make data         download every dataset now"
 	@echo "make strip lint   clean notebook outputs / check notebook conventions"
@@ -57,6 +58,16 @@ run: $(STAMP)
 
 smoke: $(STAMP)
 	$(PY) -m course run $(or $(NB),$(SMOKE_NB)) --smoke --device cpu --jobs $(JOBS) $(if $(DATA),--data-dir $(DATA))
+
+# The website: executed lessons from build/runs/ (make run), smoke runs for the missing ones,
+# then Sphinx (site/conf.py) -> build/site/index.html. The `site` extra installs on first use.
+SITE_STAMP := $(VENV)/.site-stamp
+$(SITE_STAMP): pyproject.toml $(STAMP)
+	$(PY) -m pip install --quiet --disable-pip-version-check -e ".[lab,test,site]"
+	@touch $(SITE_STAMP)
+
+site: $(SITE_STAMP)
+	$(PY) -m course.site --jobs $(JOBS) $(if $(DATA),--data-dir $(DATA))
 
 doctor: $(STAMP)
 	$(PY) -m course doctor
