@@ -188,20 +188,20 @@ def landing_page(staged_lessons: list[dict], staged_assignments: list[dict]) -> 
         number = item["source"].name[:2]
         name, build = table.get(number, (item["title"], ""))
         lines.append(f"| {number} | [{_cell(name)}]({item['doc']}.ipynb) | {_cell(build)} | {item['mode']} run |")
-    lines += ["", "## Assignments", "", "Graded with nbgrader; the pages show the student versions.", "",
-              "| assignment | |", "|---|---|"]
+    lines += ["", "## Assignments", "", "Graded with nbgrader. The pages show the student versions, "
+              "as released: the questions, the visible tests and no solutions.", ""]
     for item in staged_assignments:
-        lines.append(f"| [{_cell(item['title'])}]({item['doc']}.ipynb) | `{item['source'].name}` |")
+        lines.append(f"- [{item['title']}]({item['doc']}.ipynb) (`{item['source'].name}`)")
     lines += ["", "## Results of the runs on this site", "",
               "What the runner (`course run`) recorded for the executed copies shown here: status, wall "
               "seconds and the key numbers each lesson reports with `course.record`.", "",
               "| lesson | run | status | seconds | key numbers |", "|---|---|---|---|---|"]
     for item in staged_lessons:
         r = item["result"]
-        metrics = ", ".join(f"{k} = {runner._fmt(v)}" for k, v in (r.get("metrics") or {}).items())
+        metrics = "<br>".join(_cell(f"{k} = {runner._fmt(v)}") for k, v in (r.get("metrics") or {}).items())
         seconds = f"{r['seconds']:.0f}" if "seconds" in r else ""
-        lines.append(f"| [{item['source'].stem}]({item['doc']}.ipynb) | {item['mode']} | "
-                     f"{r.get('status', '?')} | {seconds} | {_cell(metrics)} |")
+        lines.append(f"| [{_cell(item['title'])}]({item['doc']}.ipynb) | {item['mode']} | "
+                     f"{r.get('status', '?')} | {seconds} | {metrics} |")
     results = _readme_section("Results")
     if results:
         lines += ["", "## Full-mode results (from the README)", "", results]
