@@ -6,6 +6,8 @@ PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-stamp
+# the `site` extra (Sphinx ...): `make site` and `make test` (tests/test_site.py) install it
+SITE_STAMP := $(VENV)/.site-stamp
 export PATH := $(abspath $(VENV))/bin:$(PATH)
 
 # make run NB="notebooks/03*" SMOKE=1 DEVICE=cpu DATA=~/data JOBS=2
@@ -44,10 +46,15 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
+# The website's tools (Sphinx, MyST-NB, the book theme, offline MathJax), on first use
+$(SITE_STAMP): pyproject.toml $(STAMP)
+	$(PY) -m pip install --quiet --disable-pip-version-check -e ".[lab,test,site]"
+	@touch $(SITE_STAMP)
+
 lab: $(STAMP)
 	$(VENV)/bin/jupyter lab --ServerApp.root_dir="$(CURDIR)" --LabApp.default_url=/lab/tree/notebooks
 
-test: $(STAMP)
+test: $(STAMP) $(SITE_STAMP)
 	MPLBACKEND=Agg $(PY) -m pytest -n $(JOBS) $(PYTEST_ARGS)
 
 test-fast: $(STAMP)
@@ -60,12 +67,7 @@ smoke: $(STAMP)
 	$(PY) -m course run $(or $(NB),$(SMOKE_NB)) --smoke --device cpu --jobs $(JOBS) $(if $(DATA),--data-dir $(DATA))
 
 # The website: executed lessons from build/runs/ (make run), smoke runs for the missing ones,
-# then Sphinx (site/conf.py) -> build/site/index.html. The `site` extra installs on first use.
-SITE_STAMP := $(VENV)/.site-stamp
-$(SITE_STAMP): pyproject.toml $(STAMP)
-	$(PY) -m pip install --quiet --disable-pip-version-check -e ".[lab,test,site]"
-	@touch $(SITE_STAMP)
-
+# then Sphinx (site/conf.py) -> build/site/index.html.
 site: $(SITE_STAMP)
 	$(PY) -m course.site --jobs $(JOBS) $(if $(DATA),--data-dir $(DATA))
 
