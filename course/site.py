@@ -8,7 +8,8 @@ links and a local search index. Nothing is executed by Sphinx (``nb_execution_mo
 * lessons come from the runner's executed copies in ``build/runs/`` (``make run``) when there
   are any; a lesson with no executed copy there is run now in smoke mode (``course run --smoke
   --device cpu``) into ``build/site-runs/``, which later builds reuse. A page whose outputs come
-  from a smoke run says so in a banner at its top;
+  from a smoke run says so in a banner at its top. A smoke run older than its notebook is redone;
+  an older copy in ``build/runs/`` is used with a warning;
 * assignments are the student versions in ``assignments/`` as committed (questions unanswered,
   so not executed); solutions never go on the site.
 
@@ -71,9 +72,17 @@ def executed_lessons(runs: Path, smoke_runs: Path, jobs: int, data_dir: str | No
     found, missing = [], []
     for nb in lessons():
         for folder in (runs, smoke_runs):
-            if not rerun and (folder / nb.name).is_file():
-                found.append({"source": nb, "executed": folder / nb.name, "folder": folder})
-                break
+            executed = folder / nb.name
+            if rerun or not executed.is_file():
+                continue
+            stale = executed.stat().st_mtime < nb.stat().st_mtime
+            if stale and folder == smoke_runs:  # our own smoke run, cheap to redo: redo it
+                continue
+            if stale:
+                print(f"site: {executed} is older than {nb.name}: its page shows the outputs of an "
+                      f"earlier version (`make run NB={nb.name[:2]}` refreshes it)", flush=True)
+            found.append({"source": nb, "executed": executed, "folder": folder})
+            break
         else:
             found.append({"source": nb, "executed": smoke_runs / nb.name, "folder": smoke_runs})
             missing.append(nb)
