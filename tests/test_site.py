@@ -1,6 +1,6 @@
 """The course website (``make site``, ``course/site.py``) as a reader meets it, in headless Chromium.
 
-One module-wide build: ``python -m course.site`` with no executed lessons to publish, so every lesson
+One build per test run: ``python -m course.site`` with no executed lessons to publish, so every lesson
 is run in smoke mode (stand-in data, ``kernel_env``) and the site is built into a temp folder. A local
 ``python -m http.server`` on 127.0.0.1 serves it. The tests open the landing page, follow the
 sidebar and the prev/next links, visit every page and check: no console errors, no request leaving
@@ -42,22 +42,30 @@ def assignment_names() -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def site(browser_context, tmp_path_factory, kernel_env):  # noqa: F811 - the fixture
-    """The site built once, in smoke mode on stand-in data (asks for the browser first: without one
-    the tests skip before the build)."""
-    tmp = tmp_path_factory.mktemp("site")
+def site(browser_context, run_once, kernel_env):  # noqa: F811 - the fixture
+    """The site built once per test run (``run_once``: one build even when xdist splits this module
+    across workers), in smoke mode on stand-in data. Asks for the browser first: without one the
+    tests skip before the build."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST_", "COV_"))}
     env.update(kernel_env)
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
-    start = time.monotonic()
-    done = subprocess.run(
-        [sys.executable, "-m", "course.site", "--out", str(tmp / "site"), "--runs", str(tmp / "no-runs"),
-         "--smoke-runs", str(tmp / "smoke-runs"), "--jobs", "2"],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=BUILD_S)
-    print(f"site build: {time.monotonic() - start:.0f} s (load average {os.getloadavg()[0]:.2f})")
-    assert done.returncode == 0, f"python -m course.site failed:\n{done.stdout[-4000:]}\n{done.stderr[-4000:]}"
-    assert (tmp / "site" / "index.html").is_file(), done.stdout[-2000:]
-    return tmp / "site"
+
+    def build(tmp: Path) -> dict:
+        start = time.monotonic()
+        done = subprocess.run(
+            [sys.executable, "-m", "course.site", "--out", str(tmp / "site"), "--runs", str(tmp / "no-runs"),
+             "--smoke-runs", str(tmp / "smoke-runs"), "--jobs", "2"],
+            cwd=ROOT, env=env, capture_output=True, text=True, timeout=BUILD_S)
+        return {"rc": done.returncode, "log": (done.stdout[-4000:] + "\n" + done.stderr[-4000:]),
+                "seconds": round(time.monotonic() - start), "load": round(os.getloadavg()[0], 2),
+                "site": str(tmp / "site")}
+
+    built = run_once("course-site", build)
+    print(f"site build: {built['seconds']} s (load average {built['load']})")
+    assert built["rc"] == 0, f"python -m course.site failed:\n{built['log']}"
+    site = Path(built["site"])
+    assert (site / "index.html").is_file(), built["log"]
+    return site
 
 
 @pytest.fixture(scope="module")
