@@ -6,6 +6,8 @@ PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-stamp
+# the `site` extra (Sphinx ...): `make site` and `make test` (tests/test_site.py) install it
+SITE_STAMP := $(VENV)/.site-stamp
 export PATH := $(abspath $(VENV))/bin:$(PATH)
 
 # make run NB="notebooks/03*" SMOKE=1 DEVICE=cpu DATA=~/data JOBS=2
@@ -18,7 +20,7 @@ RUN_FLAGS = $(if $(SMOKE),--smoke) $(if $(DEVICE),--device $(DEVICE)) $(if $(DAT
 # make smoke: every lesson and every assignment solution (stand-in data where the real is missing)
 SMOKE_NB  = notebooks/[0-9][0-9]_*.ipynb solutions
 
-.PHONY: help install lab test test-fast run smoke doctor data strip lint colab-links clean
+.PHONY: help install lab test test-fast run smoke site doctor data strip lint colab-links clean
 
 help:
 	@echo "make lab          open JupyterLab on notebooks/ (installs on first use)"
@@ -26,6 +28,7 @@ help:
 	@echo "make test-fast    the suite without notebook runs and slow tests"
 	@echo "make run          execute lessons headless: NB=..., SMOKE=1, DEVICE=cpu|cuda, DATA=dir, JOBS=2"
 	@echo "make smoke        every lesson and solution in smoke mode, JOBS at a time (works offline)"
+	@echo "make site         the course website in build/site/: every lesson with its outputs (build/runs, else smoke runs)"
 	@echo "make doctor       versions, device and data cache"
 	@echo "make data         download every dataset now"
 	@echo "make strip lint   clean notebook outputs / check notebook conventions"
@@ -43,10 +46,15 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
+# The website's tools (Sphinx, MyST-NB, the book theme, offline MathJax), on first use
+$(SITE_STAMP): pyproject.toml $(STAMP)
+	$(PY) -m pip install --quiet --disable-pip-version-check -e ".[lab,test,site]"
+	@touch $(SITE_STAMP)
+
 lab: $(STAMP)
 	$(VENV)/bin/jupyter lab --ServerApp.root_dir="$(CURDIR)" --LabApp.default_url=/lab/tree/notebooks
 
-test: $(STAMP)
+test: $(STAMP) $(SITE_STAMP)
 	MPLBACKEND=Agg $(PY) -m pytest -n $(JOBS) $(PYTEST_ARGS)
 
 test-fast: $(STAMP)
@@ -57,6 +65,11 @@ run: $(STAMP)
 
 smoke: $(STAMP)
 	$(PY) -m course run $(or $(NB),$(SMOKE_NB)) --smoke --device cpu --jobs $(JOBS) $(if $(DATA),--data-dir $(DATA))
+
+# The website: executed lessons from build/runs/ (make run), smoke runs for the missing ones,
+# then Sphinx (site/conf.py) -> build/site/index.html.
+site: $(SITE_STAMP)
+	$(PY) -m course.site --jobs $(JOBS) $(if $(DATA),--data-dir $(DATA))
 
 doctor: $(STAMP)
 	$(PY) -m course doctor

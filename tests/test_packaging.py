@@ -19,8 +19,8 @@ def test_environment_yml_and_pyproject_name_the_same_packages():
 
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     wanted = {_name(r) for r in project["dependencies"]}
-    for extra in ("lab", "test"):
-        wanted |= {_name(r) for r in project["optional-dependencies"][extra]}
+    for extra in project["optional-dependencies"].values():  # lab, test, site
+        wanted |= {_name(r) for r in extra}
     env = (ROOT / "environment.yml").read_text()
     pip_section = env.split("- pip:", 1)[1]
     pinned = re.findall(r"^\s+-\s+([A-Za-z0-9_.-]+)==", pip_section, flags=re.M)
