@@ -69,7 +69,7 @@ smoke: $(STAMP)
 # The website: executed lessons from build/runs/ (make run), smoke runs for the missing ones,
 # then Sphinx (site/conf.py) -> build/site/index.html.
 site: $(SITE_STAMP)
-	$(PY) -m course.site --jobs $(JOBS) $(if $(DATA),--data-dir $(DATA))
+	$(PY) -m course site --jobs $(JOBS) $(if $(DATA),--data-dir $(DATA))
 
 doctor: $(STAMP)
 	$(PY) -m course doctor

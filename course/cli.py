@@ -151,6 +151,7 @@ def _bare_parser():
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from course import site
     from course.autograde import cli as autograde
     from course.kernels import launcher
     from course.runner import DEFAULT_CELL_TIMEOUT
@@ -201,6 +202,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_lint)
 
     autograde.add_parsers(sub)
+    site.add_parser(sub)
     launcher.add_parser(sub)
     return parser
 

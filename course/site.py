@@ -1,6 +1,6 @@
 """Build the course website: every lesson and assignment with its outputs, as static HTML.
 
-``python -m course.site`` (or ``make site``) writes ``build/site/``, a Sphinx site (MyST-NB,
+``python -m course site`` (or ``make site``) writes ``build/site/``, a Sphinx site (MyST-NB,
 sphinx-book-theme; the config is in ``site/conf.py``) that works offline: a landing page with the
 course map and the results table, one page per lesson and per assignment, a sidebar, prev/next
 links and a local search index. Nothing is executed by Sphinx (``nb_execution_mode = "off"``):
@@ -18,7 +18,7 @@ The executed copies are staged, with a banner cell and a local Colab badge image
 """
 from __future__ import annotations
 
-import argparse
+
 import json
 import re
 import shutil
@@ -28,12 +28,12 @@ import time
 from pathlib import Path
 
 from course import runner
+from course.paths import ROOT
 
-REPO = runner.REPO
-CONF_DIR = REPO / "site"
-DEFAULT_OUT = REPO / "build" / "site"
+CONF_DIR = ROOT / "site"
+DEFAULT_OUT = ROOT / "build" / "site"
 DEFAULT_RUNS = runner.DEFAULT_OUT                  # build/runs: `make run` / `make smoke`
-DEFAULT_SMOKE_RUNS = REPO / "build" / "site-runs"  # smoke runs made for the site
+DEFAULT_SMOKE_RUNS = ROOT / "build" / "site-runs"  # smoke runs made for the site
 COLAB_BADGE_URL = "https://colab.research.google.com/assets/colab-badge.svg"
 BADGE_FILE = "colab-badge.svg"
 
@@ -43,7 +43,7 @@ def lessons() -> list[Path]:
 
 
 def assignments() -> list[Path]:
-    return sorted(p for p in (REPO / "assignments").glob("*/*.ipynb") if ".ipynb_checkpoints" not in p.parts)
+    return sorted(p for p in (ROOT / "assignments").glob("*/*.ipynb") if ".ipynb_checkpoints" not in p.parts)
 
 
 def _read(path: Path) -> dict:
@@ -160,7 +160,7 @@ def title(nb: dict, fallback: str) -> str:
 def _readme_lesson_table() -> dict:
     """``{"00": ("Setup, tensors, CPU vs GPU", "tensor basics, ...")}`` from the README's table."""
     rows = {}
-    for line in (REPO / "README.md").read_text(encoding="utf-8").splitlines():
+    for line in (ROOT / "README.md").read_text(encoding="utf-8").splitlines():
         m = re.match(r"^\|\s*(\d\d)\s*\|([^|]+)\|([^|]+)\|\s*$", line)
         if m:
             rows.setdefault(m.group(1), (m.group(2).strip(), m.group(3).strip()))
@@ -168,7 +168,7 @@ def _readme_lesson_table() -> dict:
 
 
 def _readme_section(heading: str) -> str:
-    text = (REPO / "README.md").read_text(encoding="utf-8")
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
     m = re.search(rf"^## {re.escape(heading)}\n(.*?)(?=^## )", text, flags=re.M | re.S)
     return m.group(1).strip() if m else ""
 
@@ -178,7 +178,7 @@ def _cell(text: str) -> str:
 
 
 def landing_page(staged_lessons: list[dict], staged_assignments: list[dict]) -> str:
-    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
     intro = readme.split("\n\n", 2)[1].strip()  # the paragraph under the title
     table = _readme_lesson_table()
     modes = {item["mode"] for item in staged_lessons}
@@ -263,8 +263,9 @@ def build(out: Path = DEFAULT_OUT, runs: Path = DEFAULT_RUNS, smoke_runs: Path =
     return out
 
 
-def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m course.site", description=__doc__.split("\n\n")[0])
+def add_parser(sub) -> None:
+    """Add ``site`` to ``course``'s subparsers (``make site``)."""
+    p = sub.add_parser("site", help="the course website in build/site/ (make site)")
     p.add_argument("--out", type=Path, default=DEFAULT_OUT, help="the site folder (build/site)")
     p.add_argument("--runs", type=Path, default=DEFAULT_RUNS,
                    help="executed lessons to publish, e.g. full runs (build/runs)")
@@ -273,10 +274,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--rerun", action="store_true", help="smoke-run every lesson again, ignoring earlier runs")
     p.add_argument("-j", "--jobs", type=int, default=2, help="smoke runs at a time (default 2)")
     p.add_argument("--data-dir", help="data directory for smoke runs ($COURSE_DATA_DIR)")
-    args = p.parse_args(argv)
+    p.set_defaults(func=_site)
+
+
+def _site(args) -> int:
     build(args.out, args.runs, args.smoke_runs, args.jobs, args.data_dir, args.rerun)
     return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -1,6 +1,6 @@
 """The course website (``make site``, ``course/site.py``) as a reader meets it, in headless Chromium.
 
-One build per test run: ``python -m course.site`` with no executed lessons to publish, so every lesson
+One build per test run: ``python -m course site`` with no executed lessons to publish, so every lesson
 is run in smoke mode (stand-in data, ``kernel_env``) and the site is built into a temp folder. A local
 ``python -m http.server`` on 127.0.0.1 serves it. The tests open the landing page, follow the
 sidebar and the prev/next links, visit every page and check: no console errors, no request leaving
@@ -53,7 +53,7 @@ def site(browser_context, run_once, kernel_env):  # noqa: F811 - the fixture
     def build(tmp: Path) -> dict:
         start = time.monotonic()
         done = subprocess.run(
-            [sys.executable, "-m", "course.site", "--out", str(tmp / "site"), "--runs", str(tmp / "no-runs"),
+            [sys.executable, "-m", "course", "site", "--out", str(tmp / "site"), "--runs", str(tmp / "no-runs"),
              "--smoke-runs", str(tmp / "smoke-runs"), "--jobs", "2"],
             cwd=ROOT, env=env, capture_output=True, text=True, timeout=BUILD_S)
         return {"rc": done.returncode, "log": (done.stdout[-4000:] + "\n" + done.stderr[-4000:]),
@@ -62,7 +62,7 @@ def site(browser_context, run_once, kernel_env):  # noqa: F811 - the fixture
 
     built = run_once("course-site", build)
     print(f"site build: {built['seconds']} s (load average {built['load']})")
-    assert built["rc"] == 0, f"python -m course.site failed:\n{built['log']}"
+    assert built["rc"] == 0, f"python -m course site failed:\n{built['log']}"
     site = Path(built["site"])
     assert (site / "index.html").is_file(), built["log"]
     return site
