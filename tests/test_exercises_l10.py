@@ -74,24 +74,7 @@ def test_cross_entropy_stub(capsys):
 # --------------------------------------------------------------------------------------------
 # Exercise 3: train_epoch and evaluate
 # --------------------------------------------------------------------------------------------
-def train_epoch(model, loader, loss_fn, optimizer):
-    model.train()
-    total, count = 0.0, 0
-    for X, y in loader:
-        loss = loss_fn(model(X), y)
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-        total += loss.item() * len(y)
-        count += len(y)
-    return total / count
-
-
-@torch.no_grad()
-def evaluate(model, loader):
-    model.eval()
-    correct = sum((model(X).argmax(dim=1) == y).sum().item() for X, y in loader)
-    return correct / sum(len(y) for _, y in loader)
+train_epoch, evaluate = l10.train_epoch, l10.evaluate   # the lesson's solution (the package's stand-in)
 
 
 def test_train_evaluate_correct(capsys):
