@@ -84,6 +84,12 @@ WRONG_SUBMISSIONS = [
               "        x[i] += h\n        plus = f(x)\n        x[i] -= 2 * h\n        minus = f(x)\n"
               "        x[i] += h                                 # back, up to a rounding bit\n"),),
             {}, 20, "restores x by +h, -2h, +h (x may drift by a bit): full marks"),
+    Variant("uses_torch", "A1_backprop",
+            (("affine_forward", "    out = x @ w + b  # (N, D) @ (D, M) + (M,) -> (N, M)",
+              "    import torch\n"
+              "    out = (torch.from_numpy(x) @ torch.from_numpy(w) + torch.from_numpy(b)).numpy()"),),
+            {"test_affine_forward": 0, "test_two_layer_loss": 0}, 13,
+            "affine_forward computed with PyTorch: A1 is numpy only, so it and the net that uses it score 0"),
     Variant("sign_error", "A2_autograd_modules",
             (("silu", "grad_input = grad_output * (s + x * s * (1 - s))",
               "grad_input = -grad_output * (s + x * s * (1 - s))"),),
@@ -106,32 +112,58 @@ WRONG_SUBMISSIONS = [
     Variant("missing_ages_not_filled", "A3_data_classifiers",
             (("titanic_dataset",
               '        features["Age"] = features["Age"].fillna(features["Age"].median())\n', ""),),
-            {"test_titanic_dataset": 3}, 12, "missing ages left as NaN: the features are wrong"),
+            {"test_titanic_dataset": 3}, 14, "missing ages left as NaN: the features are wrong"),
     Variant("softmax_in_forward", "A3_data_classifiers",
             (("mnist_mlp", "        return self.net(x)", "        return torch.softmax(self.net(x), dim=1)"),),
-            {"test_mnist_mlp": 2}, 13, "the classifier returns probabilities instead of logits"),
+            {"test_mnist_mlp": 2}, 15, "the classifier returns probabilities instead of logits"),
     Variant("no_relu", "A3_data_classifiers",
             (("mnist_mlp", "nn.Linear(784, 256), nn.ReLU(),", "nn.Linear(784, 256),"),
              ("mnist_mlp", "nn.Linear(256, 128), nn.ReLU(),", "nn.Linear(256, 128),")),
-            {"test_mnist_mlp": 2}, 13, "no ReLU between the layers: right shape and size, wrong function"),
+            {"test_mnist_mlp": 2}, 15, "no ReLU between the layers: right shape and size, wrong function"),
     Variant("tanh", "A3_data_classifiers",
             (("mnist_mlp", "nn.Linear(784, 256), nn.ReLU(),", "nn.Linear(784, 256), nn.Tanh(),"),
              ("mnist_mlp", "nn.Linear(256, 128), nn.ReLU(),", "nn.Linear(256, 128), nn.Tanh(),")),
-            {"test_mnist_mlp": 2}, 13, "Tanh instead of ReLU"),
+            {"test_mnist_mlp": 2}, 15, "Tanh instead of ReLU"),
     Variant("relu_on_logits", "A3_data_classifiers",
             (("mnist_mlp", "nn.Linear(128, 10),", "nn.Linear(128, 10), nn.ReLU(),"),),
-            {"test_mnist_mlp": 2}, 13, "a ReLU after the last layer: the logits cannot be negative"),
+            {"test_mnist_mlp": 2, "test_mnist_training": 2}, 11,
+            "a ReLU after the last layer: the logits cannot be negative; in the graded run the logits of two "
+            "classes die (0 for every image, never predicted): 80%, the 50-85% band"),
     Variant("float64_items", "A3_data_classifiers",
             (("titanic_dataset", "features.to_numpy(dtype=np.float32)", "features.to_numpy(dtype=np.float64)"),
              ("titanic_dataset", 'df["Survived"].to_numpy(dtype=np.float32)', 'df["Survived"].to_numpy(dtype=np.float64)')),
-            {"test_titanic_dataset": 4}, 13, "float64 items: the values are right, only the items part is lost"),
+            {"test_titanic_dataset": 4}, 15, "float64 items: the values are right, only the items part is lost"),
     Variant("scalar_label", "A3_data_classifiers",
             (("titanic_dataset", ".unsqueeze(1)  # (N, 1)", "  # (N,)"),),
-            {"test_titanic_dataset": 4}, 13, "labels of shape () instead of (1,): the values still count"),
+            {"test_titanic_dataset": 4}, 15, "labels of shape () instead of (1,): the values still count"),
     Variant("no_train_mode", "A3_data_classifiers",
-            (("train_epoch", "    model.train()\n", ""),),
-            {"test_train_epoch": 1}, 11,
-            "never calls model.train(): dropout stays off, the epoch is not the reference's (it still learns)"),
+            (("train_mnist", "        model.train()                              # the model arrives in eval mode\n", ""),),
+            {"test_mnist_training": 5}, 15,
+            "never calls model.train(): the graded run still reaches 97%, the train_mode point is lost"),
+    Variant("untrained", "A3_data_classifiers",
+            (("train_mnist", "    for epoch in range(num_epochs):", "    for epoch in range(0):"),),
+            {"test_mnist_training": 0}, 10,
+            "train_mnist returns without training: chance-level accuracy on the held-out images, 0 of 6"),
+    Variant("drops_a_class", "A3_data_classifiers",
+            (("train_mnist", "            xb, yb = xb.to(device), yb.to(device)  # (B, 1, 28, 28), (B,)",
+              "            keep = yb != 0                         # never trains on class 0\n"
+              "            xb, yb = xb[keep].to(device), yb[keep].to(device)"),),
+            {"test_mnist_training": 4}, 14,
+            "never trains on one class: 90% on the held-out images (middle band, 3 of 5) + train_mode"),
+    Variant("over_budget", "A3_data_classifiers",
+            (("train_mnist", "    for epoch in range(num_epochs):", "    for epoch in range(2 * num_epochs):"),),
+            {"test_mnist_training": 1}, 11,
+            "trains twice the epochs allowed: the accuracy bands are refused, train_mode counts"),
+    Variant("too_slow", "A3_data_classifiers",
+            (("train_mnist", "    for epoch in range(num_epochs):",
+              "    import time\n"
+              "    for epoch in range(num_epochs):\n"
+              "        start = time.process_time()                # 1 + 3 + 9 + 27 + 81 = 121 s of CPU in 5 epochs\n"
+              "        while time.process_time() - start < 3 ** epoch:\n"
+              "            pass"),),
+            {"test_mnist_training": 1}, 11,
+            "burns 3**epoch s of CPU per epoch, 121 s in 5: stopped at the CPU budget, no accuracy "
+            "points; train_mode still counts"),
     Variant("wrong_padding", "A4_cnns",
             (("inception_block", "nn.Conv2d(16, 24, kernel_size=5, padding=2)",
               "nn.Conv2d(16, 24, kernel_size=5)"),),
@@ -158,6 +190,40 @@ WRONG_SUBMISSIONS = [
             (("residual_block", "out = torch.relu(x + out)", "out = torch.relu(out)"),),
             {"test_residual_block": 2}, 11, "a residual block without its skip connection"),
 ]
+
+
+#: A3 forgery: ``train_mnist`` that trains nothing and makes the model answer from a table of the
+#: held-out images and their labels, read from the data folder, with the grader's relabelling
+#: worked out from the training labels. It scores where it can read the held-out labels (a
+#: student's own machine: 5 of 6, train_mode lost) and 0 under the sandbox, whose data view
+#: leaves the held-out split out (``course.autograde.sandbox.HELD_OUT``).
+LABEL_LOOKUP = '''def train_mnist(model, train_set, num_epochs, device):
+    """A forgery: no training, answers looked up in the held-out labels."""
+    import os
+    import numpy as np
+    import torch
+    raw = os.path.join(os.environ.get("COURSE_DATA_DIR", ""), "MNIST", "raw")
+
+    def idx(name, offset):
+        with open(os.path.join(raw, name), "rb") as f:
+            return np.frombuffer(f.read(), np.uint8, offset=offset)
+
+    given = train_set.tensors[1].numpy()                      # the labels the grader chose
+    rename = dict(zip(idx("train-labels-idx1-ubyte", 8).tolist(), given.tolist()))
+    images = idx("t10k-images-idx3-ubyte", 16).reshape(-1, 784)
+    table = {img.tobytes(): rename[int(label)]
+             for img, label in zip(images, idx("t10k-labels-idx1-ubyte", 8))}
+
+    def forward(x):                                           # undo the normalisation, look up
+        pixels = torch.round((x.reshape(len(x), -1) * 0.3081 + 0.1307) * 255).clamp(0, 255)
+        out = torch.zeros(len(x), 10)
+        for i, row in enumerate(pixels.to(torch.uint8).numpy()):
+            out[i, table.get(row.tobytes(), 0)] = 1.0
+        return out
+
+    model.forward = forward
+    return []
+'''
 
 
 def answered(assignment: str, root: Path = ROOT, notebook: str | None = None):

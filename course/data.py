@@ -360,6 +360,49 @@ def load_tensors(name: str, train: bool = True, root=None) -> tuple[torch.Tensor
     return X.to(torch.uint8), y.to(torch.int64)
 
 
+def _read_idx(path: Path, magic: int, header: int) -> np.ndarray:
+    """The uint8 payload of an MNIST idx file (``path``, else ``path`` + ``.gz``)."""
+    import numpy as np
+
+    if path.exists():
+        raw = path.read_bytes()
+    else:
+        raw = gzip.decompress(Path(f"{path}.gz").read_bytes())
+    if len(raw) < header or int.from_bytes(raw[:4], "big") != magic:
+        raise DataUnavailableError(f"{path} is not an MNIST idx file (magic number {raw[:4].hex()})")
+    return np.frombuffer(raw, dtype=np.uint8, offset=header)
+
+
+def mnist_arrays(train: bool = True, root=None, labels: bool = True, download: bool = True,
+                 images: bool = True) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+    """One MNIST split read straight from its idx files, without torchvision's dataset class.
+
+    Returns ``(X, y)``: X uint8 of shape (N, 1, 28, 28) (N = 60,000 train / 10,000 test), or
+    ``None`` with ``images=False``; y int64 of shape (N,), or ``None`` with ``labels=False``. The files are ``MNIST/raw/<split>-images-
+    idx3-ubyte`` and ``<split>-labels-idx1-ubyte`` under ``data_dir(root)``, unpacked or ``.gz``.
+
+    Unlike ``mnist()``, this needs only the files of the split it reads: the A3 grading kernel
+    sees the training split and not the held-out one (``course.autograde.sandbox.HELD_OUT``).
+    When the files are missing, ``download=True`` fetches MNIST through ``mnist()`` (checksums
+    verified); ``download=False`` raises ``DataUnavailableError``. Used by assignment A3 and its
+    graded training run (``course.grading.a3``).
+    """
+    base = data_dir(root) / "MNIST" / "raw"
+    prefix = "train" if train else "t10k"
+    pixels, targets = base / f"{prefix}-images-idx3-ubyte", base / f"{prefix}-labels-idx1-ubyte"
+    needed = ([pixels] if images else []) + ([targets] if labels else [])
+    if not all(p.exists() or Path(f"{p}.gz").exists() for p in needed):
+        if not download:
+            raise DataUnavailableError(f"MNIST ({prefix}) is not in {base.parent.parent}. "
+                                       f"{_vision_hint('mnist', base.parent.parent)}")
+        mnist(train, root)
+    X = torch.from_numpy(_read_idx(pixels, 2051, 16).copy()).reshape(-1, 1, 28, 28) if images else None
+    y = torch.from_numpy(_read_idx(targets, 2049, 8).astype("int64")) if labels else None
+    if X is not None and y is not None and len(y) != len(X):
+        raise DataUnavailableError(f"MNIST ({prefix}): {len(X)} images but {len(y)} labels in {base}")
+    return X, y
+
+
 def subset(data, n: int | None, seed: int = 0):
     """A random subset of ``n`` samples, for quick (smoke) runs; ``n=None`` returns ``data``.
 

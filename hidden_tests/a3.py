@@ -1,12 +1,11 @@
 """Hidden tests of A3 (instructor only: never shipped in the course package)."""
 import numpy as np
-import torch.nn.functional as F
 
 FEATURES = ("Pclass", "Sex", "Age", "SibSp", "Parch", "Fare")
 TITANIC = [(10, 7, 0.3), (11, 120, 0.5), (12, 25, 0.0)]
 MLP = [(10, 1), (11, 16)]
 PROBA = [(10, 1), (11, 32)]
-EPOCH = [(10, 64, 16), (11, 100, 50)]
+TRAINING = [10]   # the graded run's seed (initialisation and relabelling): one run, not two
 
 
 def titanic_reference(df, ddof: int):
@@ -17,16 +16,3 @@ def titanic_reference(df, ddof: int):
     X = f.to_numpy(dtype=np.float64)
     X = (X - X.mean(axis=0)) / X.std(axis=0, ddof=ddof)
     return X, df["Survived"].to_numpy(dtype=np.float64)[:, None]
-
-
-def reference_epoch(model, loader, optimizer) -> float:
-    """The epoch ``train_epoch`` must run; returns the mean batch loss."""
-    model.train()
-    losses = []
-    for xb, yb in loader:
-        loss = F.cross_entropy(model(xb), yb)
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-        losses.append(loss.item())
-    return sum(losses) / len(losses)

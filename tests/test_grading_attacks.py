@@ -255,7 +255,8 @@ def test_attack_is_flagged_for_review(attacked, attack):
 def test_honest_students_keep_full_marks_and_their_files(attacked):
     for student in ("honest", "victim"):
         assert attacked["status"][student]["score"] == 20.0, attacked["status"][student]
-        assert attacked["status"][student]["status"] == "ok", attacked["status"][student]
+        # "needs manual grade": the written answers of the solution wait for the formgrader
+        assert attacked["status"][student]["status"] == "needs manual grade", attacked["status"][student]
     assert attacked["before"] == attacked["after"], "a protected tree changed during grading"
 
 

@@ -35,8 +35,11 @@ from course.paths import ROOT
 sys.path.insert(0, str(ROOT / "bench"))
 from gradingkit import WRONG_SUBMISSIONS  # noqa: E402 - the table of wrong submissions
 
-ASSIGNMENTS = {"A1_backprop": 20, "A2_autograd_modules": 12, "A3_data_classifiers": 14, "A4_cnns": 14}
+ASSIGNMENTS = {"A1_backprop": 20, "A2_autograd_modules": 12, "A3_data_classifiers": 16, "A4_cnns": 14}
 STUB = ["# YOUR CODE HERE", "raise NotImplementedError()"]
+#: Test cells that really train (A3's graded run: 5 epochs on the 600 stand-in images, twice in a
+#: solution notebook): about a second each on a quiet laptop; the bound allows a busy machine.
+TRAINING_CELLS = {"test_mnist_training": 20.0}
 
 
 # --------------------------------------------------------------------------------------------
@@ -159,6 +162,7 @@ def full_marks(cells: list[dict]) -> dict:
 @pytest.fixture
 def short_timeout(monkeypatch):
     monkeypatch.setattr(grading.core, "TIMEOUT", 1.5)
+    monkeypatch.setattr(grading.a3, "TRAINING_CPU_SECONDS", 3.0)  # A3's graded run (60 s when grading)
 
 
 @pytest.fixture(autouse=True)
@@ -182,7 +186,7 @@ def test_solutions_get_full_marks(assignment, patched_checksums):
     assert graded.scores == full_marks(cells), graded.outputs
     assert graded.errors == []
     assert graded.total == ASSIGNMENTS[assignment]
-    slow = {k: round(v, 2) for k, v in graded.seconds.items() if v > 3}
+    slow = {k: round(v, 2) for k, v in graded.seconds.items() if v > TRAINING_CELLS.get(k, 3)}
     assert not slow, f"test cells should take well under a second: {slow}"
 
 
@@ -345,7 +349,7 @@ def test_checks_are_fast_and_quiet_on_correct_code(assignment, capfd, patched_ch
             assert score == points and type(score) is float, (grade_id, out)
             assert err == "", (grade_id, err)
             # well under a second on a laptop; generous here for a busy shared test machine
-            assert seconds < 3.0, (grade_id, call, round(seconds, 2))
+            assert seconds < TRAINING_CELLS.get(grade_id, 3.0), (grade_id, call, round(seconds, 2))
 
 
 def test_endless_loop_is_stopped_once_and_not_rerun(monkeypatch, capsys):

@@ -5,8 +5,8 @@ A scratch course (a temp folder with ``nbgrader_config.py``, ``solutions/`` and 
 --jobs 2`` (what ``make autograde JOBS=2`` runs; nbgrader's own ``autograde`` does the grading)
 grades them all, and the gradebook must then hold exactly the intended score of every test cell.
 
-Scenarios: per assignment the solution (full marks) and the released notebook as handed out
-(0, without errors); the wrong submissions of ``tests/test_grading_checks.py``
+Scenarios: per assignment the solution (full marks; its written answers wait for the
+formgrader) and the released notebook as handed out (0, without errors); the wrong submissions of ``tests/test_grading_checks.py``
 (``WRONG_SUBMISSIONS``, the assignments engineer's table in ``course/grading/__init__.py``) that
 the issue names; and the hardening cases below, all made from a correct A1 (20 points) so that
 the damage is visible:
@@ -28,6 +28,9 @@ lost_metadata       every cell's metadata and id removed (an editor that drops  
                     them): restored from the released notebook, graded as usual
 invalid_json        the file is cut off mid-way: graded as the blank notebook, with   0
                     a note saying why
+label_lookup (A3)   Q4's ``train_mnist`` trains nothing and answers from a table of    10 of 16
+                    the held-out images and labels read from the data folder: the
+                    sandbox's data view has no held-out split, so Q4 scores 0
 ==================  ===============================================================  ======
 
 Then a subset is graded again in a second course folder with ``--jobs 1`` (one plain ``nbgrader
@@ -50,6 +53,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
+from course.autograde import sandbox
 from course.autograde.commands import list_assignments
 from course.autograde.notes import grade_id
 from course.autograde.report import scores
@@ -73,6 +77,13 @@ ISSUE_VARIANTS |= {("A3_data_classifiers", n) for n in ("no_relu", "tanh", "relu
                                                          "scalar_label", "no_train_mode")}
 ISSUE_VARIANTS |= {("A4_cnns", n) for n in ("max_pool", "no_pool_branch", "swapped_branches", "extra_relu",
                                             "double_lr")}
+# A1's numpy-only rule and A3's graded training run (issue "Assignments with the depth of a
+# university course"): untrained, a middle accuracy band, over the epoch budget, over the time limit
+ISSUE_VARIANTS |= {("A1_backprop", "uses_torch")}
+ISSUE_VARIANTS |= {("A3_data_classifiers", n) for n in ("untrained", "drops_a_class", "over_budget", "too_slow")}
+A3 = "A3_data_classifiers"
+TRAINING_CPU_SECONDS = 10  # CPU budget of A3's graded run while testing (60 s when grading): the
+                           # stand-in run takes about a second; "too_slow" runs into it
 SERIAL_SUBSET = ["solution", "crash", "lost_metadata", "invalid_json"]
 
 
@@ -136,6 +147,15 @@ def truncated(good, blank):
     return nbformat.writes(good)[:3000]
 
 
+def label_lookup(good, blank):
+    """A3's ``train_mnist`` replaced by the lookup-table forgery of ``gradingkit.LABEL_LOOKUP``."""
+    nb = copy.deepcopy(good)
+    for cell in nb.cells:
+        if grade_id(cell) == "train_mnist":
+            cell.source = gradingkit.LABEL_LOOKUP
+    return nb
+
+
 def scenarios() -> list[Scenario]:
     full = os.environ.get("COURSE_GRADING_SELFTEST") == "full"
     out = []
@@ -158,6 +178,9 @@ def scenarios() -> list[Scenario]:
             Scenario("lost_metadata", A1, lost_metadata, note="lost their grading metadata"),
             Scenario("invalid_json", A1, truncated, zero=True, note="not valid JSON"),
         ]
+    if A3 in ASSIGNMENTS and sandbox.available() is None:
+        # reads the held-out labels to forge Q4: the sandbox's data view does not have them
+        out.append(Scenario("label_lookup", A3, label_lookup, {"test_mnist_training": 0.0}))
     return out
 
 
@@ -193,7 +216,8 @@ def _build(base: Path, kernel_env: dict) -> dict:
                         env={**env, "COURSE_GRADING_MEMORY_MB": str(A1_MEMORY_MB)})
     others = [a for a in ASSIGNMENTS if a != A1]
     if others:
-        runs["others"] = _cli(course, "autograde", *others, "--jobs", "2", "--timeout", str(TIMEOUT), env=env)
+        runs["others"] = _cli(course, "autograde", *others, "--jobs", "2", "--timeout", str(TIMEOUT),
+                              env={**env, "COURSE_TRAINING_CPU_SECONDS": str(TRAINING_CPU_SECONDS)})
     if serial:
         runs["serial"] = _cli(serial, "autograde", A1, "--jobs", "1", "--timeout", str(TIMEOUT),
                               env={**env, "COURSE_GRADING_MEMORY_MB": str(A1_MEMORY_MB)})
@@ -232,9 +256,17 @@ def _student(graded, key, student):
 
 
 def _max_points(assignment) -> dict:
+    """Points of each test cell (the written answers, graded by hand, are not among them)."""
     nb = nbformat.read(ROOT / "assignments" / assignment / f"{assignment}.ipynb", as_version=4)
     return {grade_id(c): float(c.metadata.nbgrader["points"]) for c in nb.cells
-            if c.metadata.get("nbgrader", {}).get("grade")}
+            if c.metadata.get("nbgrader", {}).get("grade") and not c.metadata.nbgrader.get("solution")}
+
+
+def _written(assignment) -> set:
+    """The grade ids of the written answers (manually graded markdown cells)."""
+    nb = nbformat.read(ROOT / "assignments" / assignment / f"{assignment}.ipynb", as_version=4)
+    return {grade_id(c) for c in nb.cells
+            if c.metadata.get("nbgrader", {}).get("grade") and c.metadata.nbgrader.get("solution")}
 
 
 # --------------------------------------------------------------------------------------------
@@ -253,9 +285,12 @@ def test_scenario_gets_intended_score(graded, s):
     rows, status = _student(graded, s.assignment, s.student)
     points = _max_points(s.assignment)
     expected = {q: 0.0 if s.zero else s.scores.get(q, p) for q, p in points.items()}
-    got = {r["question"]: r["auto_score"] for r in rows}
+    got = {r["question"]: r["auto_score"] for r in rows if r["question"] not in _written(s.assignment)}
     assert got == expected, status
-    assert not any(r["needs_manual_grade"] for r in rows), rows
+    assert not any(r["needs_manual_grade"] for r in rows if r["question"] in points), rows
+    for r in rows:   # written answers: left to the formgrader, or 0 when left as handed out
+        if r["question"] in _written(s.assignment):
+            assert r["score"] == 0.0 and (r["needs_manual_grade"] or r["auto_score"] == 0.0), r
     assert status is not None and status["status"] != "FAILED", status
     assert status["score"] == sum(expected.values())
     if s.note:
@@ -268,7 +303,8 @@ def test_solution_is_clean_and_release_scores_zero_without_errors(graded, assign
     course = Path(graded["course"])
     for student in ("solution", "released"):
         _, status = _student(graded, assignment, student)
-        assert status["status"] == "ok" and not status["notes"], status
+        answered = student == "solution" and _written(assignment)   # its written answers await a grader
+        assert status["status"] == ("needs manual grade" if answered else "ok") and not status["notes"], status
         nb = nbformat.read(course / "autograded" / student / assignment / f"{assignment}.ipynb", as_version=4)
         errors = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs if o.output_type == "error"]
         stderr = [o for c in nb.cells if c.cell_type == "code" and grade_id(c)

@@ -6,7 +6,10 @@ kernel. A check (``course.grading``) calls it only through a probe
 (probe, inputs, time limit) into the job's exchange folder, asks the kernel to run
 ``course.grading.probes.serve`` on it (a silent execute request, not a notebook cell), waits for
 the reply within the time limit and reads the answer back with ``course.grading.wire``
-(``allow_pickle=False``, size-capped). The answer is data; the check scores it.
+(``allow_pickle=False``, size-capped). The answer is data; the check scores it. Another of
+the learner's objects among the inputs (a ``Remote`` of the same session, e.g. the model class a
+training function trains) travels by its name, and the kernel's object of that name takes its
+place (``probes.LEARNER``).
 
 Whatever the kernel does, the worst it can do is answer wrongly, hang (the call is interrupted
 and counts as a timeout), or die (the session notes it; the executor restarts the kernel).
@@ -21,6 +24,7 @@ from typing import Any
 
 from course import check
 from course.grading import wire
+from course.grading.probes import LEARNER
 
 GRACE = 10.0     # seconds beyond the learner's time limit before the grader interrupts the kernel
 KINDS = {"ok", "error", "not_implemented", "timeout", "exit", "interrupted"}
@@ -44,7 +48,8 @@ class KernelSession:
         self.calls += 1
         request, response = self.exchange / "request.npz", self.exchange / "response.npz"
         response.unlink(missing_ok=True)
-        request.write_bytes(wire.pack({"probe": probe, "target": target, "args": list(args),
+        args = [{LEARNER: a._name} if isinstance(a, Remote) else a for a in args]  # by name, in the kernel
+        request.write_bytes(wire.pack({"probe": probe, "target": target, "args": args,
                                        "kwargs": dict(kwargs), "timeout": float(timeout)}))
         os.chmod(request, 0o644)
         code = (f"__import__('course.grading.probes', fromlist=['serve']).serve(globals(), "

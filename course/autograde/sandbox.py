@@ -9,6 +9,8 @@ files               its own scratch folder (read-write, empty but for what the a
                     ``/etc``, the interpreter, the virtual environment and the ``course``
                     package's own folder. ``solutions/``, ``hidden_tests/``, the gradebook, other
                     students' submissions and the rest of the course tree do not exist in it.
+                    A read-only view of the data cache, without the held-out splits that
+                    graded runs score on (``HELD_OUT``: their labels never reach the kernel).
 user                an unprivileged user id of its own (when the grader runs as root), or the
                     grader's own user mapped in a user namespace (when not)
 processes           a PID namespace: when the kernel ends, every process it started ends too
@@ -37,6 +39,11 @@ DEFAULT_LIMITS = {"processes": 512, "cpu_seconds": 900, "file_mb": 256}
 UID_BASE = 61000
 #: Variables the kernel keeps, and whose folders it may read: where the course's data is.
 DATA_ENV = ("COURSE_DATA_DIR", "COURSE_DATA_CHECKSUMS", "COURSE_TEST_CHECKSUMS")
+#: Files of the data cache (glob patterns relative to it) that the kernel's view leaves out: the
+#: held-out splits a graded run scores on. The grader reads them itself and sends the kernel
+#: only the images, so no submission can look up their labels (A3's graded MNIST run,
+#: ``course.grading.a3.mnist_training``; ``MNIST/processed`` is where old torchvision kept them).
+HELD_OUT = ("MNIST/raw/t10k-*", "MNIST/processed/test*")
 
 
 def available() -> str | None:
@@ -115,13 +122,14 @@ class Watchdog:
 
 
 def _data_view(folder: Path) -> dict:
-    """A read-only view of the course's data for the kernel: ``$COURSE_DATA_DIR`` (and the
-    checksum files the data variables name) mirrored into ``folder`` by hard links, in folders
-    anyone may read (the cache itself often sits in a private home folder). Returns the
+    """A read-only view of the course's data for the kernel: ``$COURSE_DATA_DIR`` (by default
+    the user's data cache, ``course.data.data_dir()``) and the checksum files the data variables
+    name, mirrored into ``folder`` by hard links, in folders anyone may read (the cache itself
+    often sits in a private home folder), without the held-out files of ``HELD_OUT``. Returns the
     variables that point the kernel at the view."""
     env = {}
     for name in DATA_ENV:
-        value = os.environ.get(name)
+        value = os.environ.get(name) or (_default_data_dir() if name == "COURSE_DATA_DIR" else None)
         if not value or not Path(value).exists():
             continue
         src = Path(value).resolve()
@@ -131,14 +139,29 @@ def _data_view(folder: Path) -> dict:
             _link(src, dest / src.name)
             env[name] = str(dest / src.name)
             continue
+        dest.mkdir(parents=True, exist_ok=True)  # the view exists even when nothing is in it
         for path in src.rglob("*"):
-            if path.is_file() and not path.is_symlink():
+            if path.is_file() and not path.is_symlink() and not held_out(path.relative_to(src)):
                 _link(path, dest / path.relative_to(src))
         env[name] = str(dest)
     for path in [folder, *folder.rglob("*")] if folder.exists() else []:
         if path.is_dir():
             os.chmod(path, 0o755)
     return env
+
+
+def held_out(relpath: Path | str) -> bool:
+    """True for a file of the data cache (path relative to it) that the kernel must not see."""
+    from fnmatch import fnmatch
+
+    rel = Path(relpath).as_posix()
+    return any(fnmatch(rel, pattern) for pattern in HELD_OUT)
+
+
+def _default_data_dir() -> str | None:
+    """The data cache ``course.data`` uses when ``$COURSE_DATA_DIR`` is not set."""
+    cache = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return str(Path(cache) / "dlcourse")
 
 
 def _link(src: Path, dest: Path) -> None:

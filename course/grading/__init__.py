@@ -47,7 +47,16 @@ How a check grades
 * A check never raises and never writes to stderr (Python-level or C-level), because nbgrader
   gives 0 points to a test cell with an error or any stderr output. It prints a short report
   (one line per part) and returns a plain ``float``.
-* Each check runs on small generated data, needs no download and takes well under a second.
+* Each check runs on small generated data, needs no download and takes well under a second,
+  except A3's graded training run (``a3.mnist_training``): it trains the learner's model with
+  the learner's training function on MNIST's training images, in the kernel, within a stated
+  budget (5 epochs, 60 s of CPU time on one thread), and scores the predictions on held-out images whose
+  labels only the check holds (the grading kernel's data view leaves that split out).
+* A1 is numpy only, and that is graded: its learner code runs with PyTorch out of reach
+  (``probes.torch_out_of_reach``).
+* The written questions (2 per assignment, 2 points each) are nbgrader "manually graded answer"
+  cells: the model answer and the rubric are in the source notebook's solution block; the
+  formgrader shows them to the grader, the release replaces them with "YOUR ANSWER HERE".
 
 Wrong submissions and the scores they must get
 ----------------------------------------------
@@ -56,12 +65,15 @@ as exact edits of the solution notebooks and the score each test cell must give 
 a missing bias gradient, the wrong reduction, the ``==`` trick, an endless loop, warnings (full
 marks), an in-place op that breaks autograd, missing ages, probabilities instead of logits, an
 MLP without ReLU / with Tanh / with a ReLU on the logits, float64 items and ``()`` labels (the
-values still count), a loop without ``model.train()``, max pooling / a missing or swapped branch
+values still count), an A1 layer computed with PyTorch, A3 training runs that never call
+``model.train()``, do not train, never train on one class (a middle accuracy band), train
+past the epoch budget or the time limit, max pooling / a missing or swapped branch
 / an extra ReLU in the Inception block, the wrong learning rate, a missing skip connection, and
 restoring ``x`` by ``+h, -2h, +h`` (full marks). A bug in one A1 layer is charged once: the
 two-layer net accepts the net built from the learner's own layers. The self-tests grade them in
 process (``tests/test_grading_checks.py``) and through nbgrader's real command line
-(``tests/test_grading_workflow.py``). Full marks: A1 20, A2 12, A3 14, A4 14.
+(``tests/test_grading_workflow.py``). Full marks of the checks: A1 20, A2 12, A3 16, A4 14; the
+written answers add 4 each to A1-A3.
 
 The released notebooks (stubs that raise ``NotImplementedError``) score 0 everywhere, with a
 "not implemented yet" message and no error output.

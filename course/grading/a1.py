@@ -1,4 +1,4 @@
-"""Graded checks for assignment A1, backprop in numpy (20 points).
+"""Graded checks for assignment A1, backprop in numpy (20 points, plus 4 for written answers).
 
 =================  ============================================  ======  ============================
 check              learner's object                              points  parts
@@ -21,6 +21,11 @@ integer labels in ``[0, C)``; the two-layer net is ``affine - ReLU - affine - so
 
 PyTorch's autograd is the reference for every value; inputs are float64 numpy arrays made from
 fixed seeds (hidden cases: other seeds and sizes, including N = 1 and non-square shapes).
+
+Numpy only, and graded: the learner's functions run with PyTorch out of reach (the probes
+``numpy_call`` and ``numeric_gradient(..., numpy_only=True)``): ``import torch`` fails and a name
+of the notebook bound to a PyTorch object raises when used, so an answer that lets autograd do
+the work scores 0 in every question whose code uses it.
 """
 from __future__ import annotations
 
@@ -73,7 +78,7 @@ def affine_forward(fn, points: float = 2, hidden: bool = False) -> float:
         x, w, b, _ = _affine_inputs(seed, N, D, M)
         expected = (_t(x) @ _t(w) + _t(b)).numpy()
         label = f"{label} ({shapes(x=x, w=w, b=b)})"
-        ok, out = q.run("call", fn, x, w, b, label=label)
+        ok, out = q.run("numpy_call", fn, x, w, b, label=label)
         if ok:
             q.compare("out", out, expected, label, ATOL, RTOL)
     return q.result()
@@ -92,7 +97,7 @@ def affine_backward(fn, points: float = 3, hidden: bool = False) -> float:
         tx, tw, tb = _t(x, True), _t(w, True), _t(b, True)
         ((tx @ tw + tb) * _t(dout)).sum().backward()  # sum(out * dout): its gradient is the VJP
         label = f"{label} ({shapes(dout=dout, x=x, w=w, b=b)})"
-        ok, value = q.run("call", fn, dout, x, w, b, label=label)
+        ok, value = q.run("numpy_call", fn, dout, x, w, b, label=label)
         got = q.unpack(value, ["dx", "dw", "db"], label) if ok else None
         if got is not None:
             for name, g, ref in zip(("dx", "dw", "db"), got, (tx.grad, tw.grad, tb.grad)):
@@ -119,10 +124,10 @@ def relu(forward, backward, points: float = 3, hidden: bool = False) -> float:
         out = torch.relu(tx)
         (out * _t(dout)).sum().backward()
         label = f"{label} ({shapes(x=x)})"
-        ok, got = q.run("call", forward, x, label=label, parts=["forward"])
+        ok, got = q.run("numpy_call", forward, x, label=label, parts=["forward"])
         if ok:
             q.compare("forward", got, out.detach().numpy(), label, ATOL, RTOL, "relu_forward")
-        ok, got = q.run("call", backward, dout, x, label=label, parts=["backward"])
+        ok, got = q.run("numpy_call", backward, dout, x, label=label, parts=["backward"])
         if ok:
             q.compare("backward", got, tx.grad.numpy(), label, ATOL, RTOL, "relu_backward")
     return q.result()
@@ -156,7 +161,7 @@ def softmax_loss(fn, points: float = 4, hidden: bool = False) -> float:
         loss = F.cross_entropy(ts, torch.as_tensor(y))
         loss.backward()
         label = f"{label} ({shapes(scores=scores, y=y)})"
-        ok, value = q.run("call", fn, scores, y, label=label)
+        ok, value = q.run("numpy_call", fn, scores, y, label=label)
         got = q.unpack(value, ["loss", "dscores"], label) if ok else None
         if got is not None:
             q.compare("loss", got[0], loss.item(), label, ATOL, RTOL, "loss")
@@ -192,7 +197,7 @@ def numeric_gradient(fn, points: float = 3, hidden: bool = False) -> float:
     for label, (seed, shape) in q.cases(NUMERIC_VISIBLE, "a1.NUMERIC"):
         c, d, x, expected = _scalar_inputs(seed, shape)
         label = f"{label} (x {x.shape})"
-        ok, value = q.run("numeric_gradient", fn, c, d, x, 1e-5, label=label)
+        ok, value = q.run("numeric_gradient", fn, c, d, x, 1e-5, numpy_only=True, label=label)
         if not ok:
             continue
         grad, x_after = value
@@ -233,7 +238,7 @@ def _own_layers(q: Question, layers: tuple, X, y, params: dict, reg: float, labe
     W1, b1, W2, b2 = (params[k] for k in NET_KEYS)
 
     def run(fn, *args):
-        ok, value = q.run("call", fn, *args, label=label, parts=[])
+        ok, value = q.run("numpy_call", fn, *args, label=label, parts=[])
         if not ok:
             raise LookupError
         return value
@@ -274,7 +279,7 @@ def two_layer_loss(fn, *layers, points: float = 5, hidden: bool = False) -> floa
         loss = loss + reg * ((tp["W1"] ** 2).sum() + (tp["W2"] ** 2).sum())
         loss.backward()
         label = f"{label} ({shapes(X=X, W1=params['W1'], W2=params['W2'], reg=reg)})"
-        ok, value = q.run("call", fn, X, y, params, reg, label=label)
+        ok, value = q.run("numpy_call", fn, X, y, params, reg, label=label)
         got = q.unpack(value, ["loss", "grads"], label) if ok else None
         if got is None:
             continue

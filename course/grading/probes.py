@@ -14,14 +14,24 @@ Used by: ``course.grading.a1`` ... ``a4``; ``course.autograde.remote`` (through 
 """
 from __future__ import annotations
 
+import contextlib
 import io
 import os
+import sys
+import time
+import types
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable, Iterator
 
 import numpy as np
 
 PROBES: dict[str, Callable] = {}
+
+#: How a check hands a probe another of the learner's objects besides the target (e.g. the
+#: model class that the learner's training function trains): under the autograder
+#: ``course.autograde.remote`` sends ``{LEARNER: name}`` and ``serve`` puts the kernel's object
+#: of that name in its place; in the student's notebook the object itself is passed.
+LEARNER = "__course_learner_object__"
 
 
 def probe(fn: Callable) -> Callable:
@@ -45,6 +55,74 @@ def call(fn, *args, **kwargs):
     return fn(*args, **kwargs)
 
 
+@probe
+def numpy_call(fn, *args, **kwargs):
+    """``fn(*args, **kwargs)`` with PyTorch out of reach (``torch_out_of_reach``): for the
+    numpy-only assignment A1, whose point is writing the gradients by hand."""
+    with torch_out_of_reach(fn):
+        return fn(*args, **kwargs)
+
+
+_NO_TORCH = "used {} while PyTorch is out of reach: this assignment is numpy only"
+
+
+class _OutOfReach:
+    """What a name bound to a PyTorch object becomes while ``torch_out_of_reach`` is on."""
+
+    def __init__(self, name: str):
+        object.__setattr__(self, "_name", name)
+
+    def __getattr__(self, attr: str):
+        if attr.startswith("__") and attr.endswith("__"):  # what the import system asks for
+            raise AttributeError(attr)
+        raise RuntimeError(_NO_TORCH.format(f"{object.__getattribute__(self, '_name')}.{attr}"))
+
+    def __call__(self, *args, **kwargs):
+        raise RuntimeError(_NO_TORCH.format(f"{object.__getattribute__(self, '_name')}(...)"))
+
+
+def _is_torch(value: Any) -> bool:
+    """True for the torch package, its modules, functions and classes, and tensors (or any
+    other instance of a torch class)."""
+    try:
+        if isinstance(value, types.ModuleType):
+            return value.__name__.split(".")[0] == "torch"
+        owners = [type(value).__module__]
+        if isinstance(value, type) or callable(value):
+            owners.append(getattr(value, "__module__", None))
+        return any(isinstance(o, str) and o.split(".")[0] == "torch" for o in owners)
+    except Exception:  # noqa: BLE001 - an object that cannot say where it comes from
+        return False
+
+
+@contextlib.contextmanager
+def torch_out_of_reach(fn: Any) -> Iterator[None]:
+    """While the block runs, PyTorch is out of reach: ``import torch`` (or of any ``torch.*``
+    module) gives a stand-in, and so does every name of ``fn``'s global namespace (the
+    notebook's, for a function defined in a notebook: helpers defined there share it) that is
+    bound to a PyTorch object; using a stand-in raises ``RuntimeError("used torch.xyz while
+    PyTorch is out of reach: ...")``. Everything is put back afterwards, also after an error or
+    the time limit."""
+    names = {"torch", *(n for n in list(sys.modules) if n.startswith("torch."))}
+    saved_modules = {n: sys.modules[n] for n in names if n in sys.modules}
+    namespace = getattr(fn, "__globals__", None)
+    namespace = namespace if isinstance(namespace, dict) else {}
+    saved_names = {k: v for k, v in list(namespace.items()) if _is_torch(v)}
+    try:
+        for name in names:
+            sys.modules[name] = _OutOfReach(name)  # type: ignore[assignment] - what "import torch" gets
+        for key in saved_names:
+            namespace[key] = _OutOfReach(key)
+        yield
+    finally:
+        for name in names - set(saved_modules):
+            sys.modules.pop(name, None)  # torch was not imported before: it is not now
+        sys.modules.update(saved_modules)
+        for key, value in saved_names.items():
+            if isinstance(namespace.get(key), _OutOfReach):
+                namespace[key] = value
+
+
 def scalar_function(c: np.ndarray, d: np.ndarray) -> Callable[[np.ndarray], float]:
     """``f(x) = sum(sin(x) * c) + 0.5 * sum(x * x * d) + tanh(sum(x))``: smooth, any shape."""
     def f(x) -> float:
@@ -55,10 +133,12 @@ def scalar_function(c: np.ndarray, d: np.ndarray) -> Callable[[np.ndarray], floa
 
 
 @probe
-def numeric_gradient(fn, c, d, x, h):
-    """``fn(f, x, h)`` for ``f = scalar_function(c, d)``: the gradient and ``x`` afterwards."""
+def numeric_gradient(fn, c, d, x, h, numpy_only=False):
+    """``fn(f, x, h)`` for ``f = scalar_function(c, d)``: the gradient and ``x`` afterwards
+    (with ``numpy_only``, PyTorch is out of reach meanwhile, as in ``numpy_call``)."""
     x = np.array(x, dtype=np.float64)
-    grad = fn(scalar_function(c, d), x, h)
+    with torch_out_of_reach(fn) if numpy_only else contextlib.nullcontext():
+        grad = fn(scalar_function(c, d), x, h)
     return grad, x
 
 
@@ -175,9 +255,6 @@ def architecture(name: str, *args):
     if name == "small_cnn_dropout":   # the same with dropout: train() vs eval() matters
         return nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
                              nn.Flatten(), nn.Dropout(0.5), nn.Linear(4 * 6 * 6, 3))
-    if name == "epoch_mlp":           # (N, 1, 28, 28) -> 10 classes; dropout: train() matters
-        return nn.Sequential(nn.Flatten(), nn.Linear(784, 32), nn.ReLU(), nn.Dropout(0.2),
-                             nn.Linear(32, 10))
     if name == "proba":               # dropout: only eval() gives deterministic probabilities
         return nn.Sequential(nn.Flatten(), nn.Dropout(0.5), nn.Linear(784, 10))
     raise ValueError(f"unknown architecture {name!r}")
@@ -227,32 +304,117 @@ def predict_function(fn, arch, state, X):
     return {"value": value, "calls": calls}
 
 
-def epoch_setup(arch, state, X, y, batch_size, lr, momentum):
-    """The model (handed over in eval mode), its SGD optimizer and an unshuffled loader."""
-    torch = _torch()
-    model = make_model(tuple(arch), state, train=False)
-    optimizer = torch.optim.SGD(model.parameters(), lr=lr, momentum=momentum)
-    loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(X, y), batch_size=batch_size,
-                                         shuffle=False)
-    return model, optimizer, loader
+# --------------------------------------------------------------------------------------------
+# Graded training runs: the learner's training function trains the learner's model
+# --------------------------------------------------------------------------------------------
+def mnist_normalise(X):
+    """uint8 MNIST images -> float32, standardised with MNIST's mean and std (lesson 10)."""
+    from course.data import MNIST_MEAN, MNIST_STD
+
+    return (X.float() / 255 - MNIST_MEAN[0]) / MNIST_STD[0]
+
+
+class OverBudget(BaseException):
+    """Raised in learner code when it runs past a CPU budget (a ``BaseException``, so that an
+    ``except Exception`` in the learner's loop does not swallow it)."""
+
+
+@contextlib.contextmanager
+def cpu_budget(seconds: float | None) -> Iterator[None]:
+    """Raise ``OverBudget`` in the block once this process has used ``seconds`` of CPU time
+    (user + system, all threads: ``ITIMER_PROF``), where a timer can be set (Unix, main thread).
+    Elsewhere nothing interrupts the block; the caller compares the CPU time afterwards."""
+    import signal
+    import threading
+
+    usable = bool(seconds) and hasattr(signal, "ITIMER_PROF") and threading.current_thread() is threading.main_thread()
+    if not usable:
+        yield
+        return
+
+    def on_prof(signum, frame):
+        raise OverBudget(f"used more than {seconds:g} s of CPU time")
+
+    previous = signal.signal(signal.SIGPROF, on_prof)
+    signal.setitimer(signal.ITIMER_PROF, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_PROF, 0)
+        signal.signal(signal.SIGPROF, previous)
 
 
 @probe
-def train_epochs(fn, arch, state, X, y, batch_size, lr, momentum, epochs, seed):
-    """``fn(model, loader, optimizer, "cpu")`` ``epochs`` times, torch seeded with ``seed`` first:
-    the first return value, the state after the first epoch, the final state and, per forward
-    call, whether the model was in training mode."""
+def fit_and_predict(fn, cls, seed, labels, num_epochs, images, cpu_seconds=None, chunk=1000):
+    """A graded training run on MNIST (A3): train a fresh model with the learner's function, then
+    predict images the check holds.
+
+    1. ``model = cls()``, torch seeded with ``seed``, handed over in eval mode;
+    2. ``fn(model, train_set, num_epochs, "cpu")``, where ``train_set`` is a ``TensorDataset`` of
+       the MNIST training images, read here from the course's data (``course.data.mnist_arrays``:
+       the grading kernel's data view holds the training split only) and normalised (float32
+       (N, 1, 28, 28)), with the check's ``labels`` (int64 (N,)), and torch on one thread. With
+       ``cpu_seconds``, the call is stopped once it has used that much CPU time (``cpu_budget``);
+    3. unless it was over the budget, ``model.eval()`` and, without autograd, the predicted class
+       (the argmax of the logits) of each of ``images`` (uint8 (M, 1, 28, 28), normalised the
+       same way), in chunks.
+
+    Returns ``{"predictions": int64 (M,) (empty when over the budget), "over_cpu", "train_calls",
+    "eval_calls", "samples", "seconds", "cpu_seconds"}``: whether ``fn`` used more than
+    ``cpu_seconds``, the forward calls with autograd on in training mode and in eval mode, the
+    images they saw, and the wall and CPU seconds ``fn`` took. The caller's random state is
+    left as it was.
+    """
     torch = _torch()
-    model, optimizer, loader = epoch_setup(arch, state, X, y, batch_size, lr, momentum)
-    modes = []
-    model.register_forward_pre_hook(lambda m, inp: modes.append(bool(m.training)))
-    with torch.random.fork_rng(devices=[]):
+    from course import data
+
+    X, _ = data.mnist_arrays(train=True, labels=False, download=False)
+    labels = torch.as_tensor(labels, dtype=torch.int64)
+    if labels.shape != (len(X),):
+        raise ValueError(f"expected {len(X)} labels, got a tensor of shape {tuple(labels.shape)}")
+    train_set = torch.utils.data.TensorDataset(mnist_normalise(X), labels)
+    seen = {"train_calls": 0, "eval_calls": 0, "samples": 0}
+
+    def record(module, inputs):
+        if torch.is_grad_enabled():
+            seen["train_calls" if module.training else "eval_calls"] += 1
+            first = inputs[0] if isinstance(inputs, tuple) and inputs else None
+            seen["samples"] += int(first.shape[0]) if isinstance(first, torch.Tensor) and first.dim() else 0
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # the budget is stated for one thread, whatever the machine gives the kernel
+    with torch.random.fork_rng(devices=[]), contextlib.ExitStack() as stack:
+        stack.callback(torch.set_num_threads, threads)
         torch.manual_seed(seed)
-        first = fn(model, loader, optimizer, "cpu")
-        after_one = _state(model)
-        for _ in range(epochs - 1):
-            fn(model, loader, optimizer, "cpu")
-    return {"first": first, "state1": after_one, "final": _state(model), "modes": modes}
+        model = cls()
+        if not isinstance(model, torch.nn.Module):
+            raise TypeError(f"{getattr(cls, '__name__', 'it')}() is not an nn.Module")
+        model.eval()
+        handle = model.register_forward_pre_hook(record)
+        start, cpu = time.perf_counter(), time.process_time()
+        over = False
+        try:
+            with cpu_budget(cpu_seconds):
+                fn(model, train_set, num_epochs, "cpu")
+        except OverBudget:
+            over = True
+        seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
+        over = over or bool(cpu_seconds and cpu > cpu_seconds)
+        handle.remove()
+    predictions = []
+    if not over:
+        model.eval()
+        with torch.no_grad():
+            for i in range(0, len(images), chunk):
+                xb = mnist_normalise(torch.as_tensor(images[i:i + chunk]))
+                out = model(xb)
+                if not isinstance(out, torch.Tensor) or tuple(out.shape) != (len(xb), 10):
+                    raise ValueError(f"the trained model's output for images of shape {tuple(xb.shape)} "
+                                     f"should be logits of shape ({len(xb)}, 10), got "
+                                     f"{tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__}")
+                predictions.append(out.argmax(dim=1))
+    return {"predictions": torch.cat(predictions) if predictions else torch.zeros(0, dtype=torch.int64),
+            "over_cpu": over, **seen, "seconds": seconds, "cpu_seconds": cpu}
 
 
 # --------------------------------------------------------------------------------------------
@@ -299,12 +461,14 @@ def serve(namespace: dict, request: str, response: str) -> None:
     from course.grading import wire
 
     req = wire.unpack(Path(request).read_bytes())
-    target = namespace.get(req["target"], serve)
-    if target is serve:
-        outcome = check.Outcome(error=f"is not defined (run the cell that defines {req['target']})",
+    names = [req["target"]] + [a[LEARNER] for a in req["args"] if _learner_ref(a)]
+    missing = [name for name in names if name not in namespace]
+    if missing:
+        outcome = check.Outcome(error=f"is not defined (run the cell that defines {missing[0]})",
                                 kind="error")
     else:
-        outcome = check.run_safely(PROBES[req["probe"]], target, *req["args"],
+        args = [namespace[a[LEARNER]] if _learner_ref(a) else a for a in req["args"]]
+        outcome = check.run_safely(PROBES[req["probe"]], namespace[req["target"]], *args,
                                    timeout=req["timeout"], **req["kwargs"])
     answer = {"value": outcome.value, "error": outcome.error, "kind": outcome.kind,
               "warnings": list(outcome.warnings)[:5]}
@@ -312,3 +476,8 @@ def serve(namespace: dict, request: str, response: str) -> None:
     with open(tmp, "wb") as f:
         f.write(wire.pack(answer))
     os.replace(tmp, response)
+
+
+def _learner_ref(value: Any) -> bool:
+    """True for ``{LEARNER: name}``, a reference to another of the learner's objects."""
+    return isinstance(value, dict) and set(value) == {LEARNER} and isinstance(value[LEARNER], str)
