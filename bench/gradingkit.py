@@ -196,7 +196,7 @@ WRONG_SUBMISSIONS = [
 #: held-out images and their labels, read from the data folder, with the grader's relabelling
 #: worked out from the training labels. It scores where it can read the held-out labels (a
 #: student's own machine: 5 of 6, train_mode lost) and 0 under the sandbox, whose data view
-#: leaves the held-out split out (``course.autograde.sandbox.HELD_OUT``).
+#: leaves the held-out split out (``course.grading.a3.HELD_OUT``).
 LABEL_LOOKUP = '''def train_mnist(model, train_set, num_epochs, device):
     """A forgery: no training, answers looked up in the held-out labels."""
     import os

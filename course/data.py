@@ -382,7 +382,7 @@ def mnist_arrays(train: bool = True, root=None, labels: bool = True, download: b
     idx3-ubyte`` and ``<split>-labels-idx1-ubyte`` under ``data_dir(root)``, unpacked or ``.gz``.
 
     Unlike ``mnist()``, this needs only the files of the split it reads: the A3 grading kernel
-    sees the training split and not the held-out one (``course.autograde.sandbox.HELD_OUT``).
+    sees the training split and not the held-out one (``course.grading.a3.HELD_OUT``).
     When the files are missing, ``download=True`` fetches MNIST through ``mnist()`` (checksums
     verified); ``download=False`` raises ``DataUnavailableError``. Used by assignment A3 and its
     graded training run (``course.grading.a3``).

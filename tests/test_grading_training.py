@@ -7,7 +7,7 @@
   relabelling) earns nothing for accuracy; the CPU budget stops a long training, the wall-clock
   backstop one that waits.
 * **Held-out labels stay out of the kernel**: the sandbox's data view leaves the held-out files
-  out (``course.autograde.sandbox.HELD_OUT``); ``course.data.mnist_arrays`` reads one split
+  out (``course.grading.a3.HELD_OUT``); ``course.data.mnist_arrays`` reads one split
   without needing the other. A lookup-table forger scores when it can read the labels (here, in
   the student's own notebook) and 0 under the sandbox (``tests/test_grading_workflow.py``).
 * **Another learner object as a probe input**: ``probes.serve`` swaps ``{LEARNER: name}`` for the
@@ -127,7 +127,7 @@ def test_lookup_forger_scores_where_the_labels_are_readable(patched_checksums):
 
 def test_sandbox_view_leaves_the_held_out_split_out(fake_data, tmp_path, monkeypatch):
     monkeypatch.setenv("COURSE_DATA_DIR", str(fake_data))
-    env = sandbox._data_view(tmp_path / "view")
+    env = sandbox._data_view(tmp_path / "view", grading.a3.HELD_OUT)
     view = env["COURSE_DATA_DIR"]
     files = {p.name for p in (tmp_path / "view").rglob("*") if p.is_file()}
     assert {"train-images-idx3-ubyte", "train-labels-idx1-ubyte"} <= files
@@ -136,8 +136,21 @@ def test_sandbox_view_leaves_the_held_out_split_out(fake_data, tmp_path, monkeyp
     assert X.shape == (600, 1, 28, 28) and X.dtype == torch.uint8 and y.shape == (600,)
     with pytest.raises(data.DataUnavailableError):
         data.mnist_arrays(train=False, root=view, download=False)
-    assert sandbox.held_out("MNIST/raw/t10k-labels-idx1-ubyte.gz")
-    assert not sandbox.held_out("MNIST/raw/train-labels-idx1-ubyte.gz")
+    assert sandbox.held_out("MNIST/raw/t10k-labels-idx1-ubyte.gz", grading.a3.HELD_OUT)
+    assert not sandbox.held_out("MNIST/raw/train-labels-idx1-ubyte.gz", grading.a3.HELD_OUT)
+    full = sandbox._data_view(tmp_path / "all")          # a notebook without a graded run: everything
+    assert {p.name for p in (tmp_path / "all").rglob("t10k-*")} == {"t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"}
+    assert full["COURSE_DATA_DIR"].startswith(str(tmp_path / "all"))
+
+
+def test_the_grader_holds_out_exactly_what_the_notebooks_checks_score_on():
+    import nbformat
+
+    from course.autograde.execute import held_out_by, is_test_cell
+
+    for assignment, expected in (("A3_data_classifiers", set(grading.a3.HELD_OUT)), ("A1_backprop", set())):
+        nb = nbformat.read(ROOT / "solutions" / assignment / f"{assignment}.ipynb", as_version=4)
+        assert {p for c in nb.cells if is_test_cell(c) for p in held_out_by(c.source)} == expected
 
 
 def test_mnist_arrays_reads_gzip_and_single_parts(fake_data, tmp_path):
@@ -191,3 +204,29 @@ def test_torch_out_of_reach_blocks_and_restores():
         assert namespace["np"].ones(2).sum() == 2     # numpy is untouched
     assert namespace["torch"] is torch and namespace["F"] is F and sys.modules["torch"] is torch
     assert torch.equal(namespace["t"], torch.ones(2))
+
+
+@pytest.mark.parametrize("assignment", ["A1_backprop", "A2_autograd_modules", "A3_data_classifiers"])
+def test_header_table_and_written_answers(assignment):
+    """The header table lists every graded cell's points in order, with a time, and the total;
+    each assignment has two written answers with a model answer and a rubric in the source (and
+    only "YOUR ANSWER HERE" in the release)."""
+    import re
+
+    import nbformat
+
+    source = nbformat.read(ROOT / "solutions" / assignment / f"{assignment}.ipynb", as_version=4)
+    released = {c.metadata.get("nbgrader", {}).get("grade_id"): c for c in
+                nbformat.read(ROOT / "assignments" / assignment / f"{assignment}.ipynb", as_version=4).cells}
+    graded = [c for c in source.cells if c.metadata.get("nbgrader", {}).get("grade")]
+    rows = re.findall(r"^\| (?!question|\*\*total)(.+?) \| (\d+) \| (\d+ min) \|$", source.cells[0].source, re.M)
+    assert [float(points) for _, points, _ in rows] == [float(c.metadata.nbgrader["points"]) for c in graded]
+    total = re.search(r"^\| \*\*total\*\* \| \*\*(\d+)\*\* \|", source.cells[0].source, re.M)
+    assert total and int(total.group(1)) == sum(c.metadata.nbgrader["points"] for c in graded)
+    written = [c for c in graded if c.cell_type == "markdown"]
+    assert len(written) == 2 and all(c.metadata.nbgrader["solution"] for c in written)
+    for cell in written:
+        gid = cell.metadata.nbgrader["grade_id"]
+        inside = cell.source.split("### BEGIN SOLUTION")[1].split("### END SOLUTION")[0]
+        assert "**Model answer.**" in inside and "**Rubric (2 points).**" in inside, gid
+        assert released[gid].source.strip() == "YOUR ANSWER HERE", gid

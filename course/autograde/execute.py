@@ -9,7 +9,9 @@
   objects (``remote``) that run probes in the kernel and bring back plain data, and writes the
   check's report and score into the cell's outputs itself. The score is clamped to
   ``[0, points]``. So nothing a student's cell does in the kernel (patching the checks, numpy,
-  torch, builtins, IPython's display or interactivity) can raise a score.
+  torch, builtins, IPython's display or interactivity) can raise a score. A check that scores
+  on held-out data names its files (``HELD_OUT`` of its module); the kernel's data view leaves
+  them out.
 * A dead or hung kernel costs one cell, not the notebook: when a cell kills the kernel
   (``os._exit``, ``exit()``, a segfault, the memory cap) or keeps running after the timeout's
   interrupt, the kernel is restarted, the answer cells above are re-run and grading continues.
@@ -50,6 +52,18 @@ SUSPICIOUS = {
 def suspicious(source: str) -> list[str]:
     """What an answer cell reaches for that a solution never needs (see ``SUSPICIOUS``)."""
     return [what for what, pattern in SUSPICIOUS.items() if re.search(pattern, source, re.M)]
+
+
+def held_out_by(source: str) -> tuple[str, ...]:
+    """The data files a test cell's check scores on and the kernel must not see: the
+    ``HELD_OUT`` patterns of its check module (e.g. ``course.grading.a3``), or none."""
+    import importlib
+
+    try:
+        module = importlib.import_module(f"course.grading.{testcells.parse(source).module}")
+    except Exception:  # noqa: BLE001 - not a check call: nothing to hold out
+        return ()
+    return tuple(getattr(module, "HELD_OUT", ()))
 
 
 def is_test_cell(cell) -> bool:
@@ -109,7 +123,9 @@ class SafeExecute(Execute):
         if not os.path.isdir(folder) and any("HIDDEN TESTS" in c.source for c in nb.cells if is_test_cell(c)):
             add_note(nb, f"THE HIDDEN TESTS ARE MISSING ({folder}): only the visible cases were graded")
             self.log.error("The hidden tests are missing (%s): only the visible cases are graded", folder)
-        self._sandbox = sandbox.prepare() if self.sandbox != "off" else {"mode": "unsandboxed", "why": "switched off"}
+        held = sorted({p for cell in nb.cells if is_test_cell(cell) for p in held_out_by(cell.source)})
+        self._sandbox = (sandbox.prepare(held_out=held) if self.sandbox != "off"
+                         else {"mode": "unsandboxed", "why": "switched off"})
         if self._sandbox.get("file"):
             os.environ[sandbox.ENV] = self._sandbox["file"]
         set_fact(nb, "sandbox", self._sandbox["mode"])

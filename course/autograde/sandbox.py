@@ -9,8 +9,9 @@ files               its own scratch folder (read-write, empty but for what the a
                     ``/etc``, the interpreter, the virtual environment and the ``course``
                     package's own folder. ``solutions/``, ``hidden_tests/``, the gradebook, other
                     students' submissions and the rest of the course tree do not exist in it.
-                    A read-only view of the data cache, without the held-out splits that
-                    graded runs score on (``HELD_OUT``: their labels never reach the kernel).
+                    A read-only view of the data cache, without the held-out files that the
+                    notebook's graded runs score on (``prepare(held_out=...)``: their labels
+                    never reach the kernel).
 user                an unprivileged user id of its own (when the grader runs as root), or the
                     grader's own user mapped in a user namespace (when not)
 processes           a PID namespace: when the kernel ends, every process it started ends too
@@ -33,17 +34,13 @@ import shutil
 import sys
 import tempfile
 from pathlib import Path
+from typing import Sequence
 
 ENV = "COURSE_SANDBOX"          # path of the JSON that tells the kernel launcher how to run
 DEFAULT_LIMITS = {"processes": 512, "cpu_seconds": 900, "file_mb": 256}
 UID_BASE = 61000
 #: Variables the kernel keeps, and whose folders it may read: where the course's data is.
 DATA_ENV = ("COURSE_DATA_DIR", "COURSE_DATA_CHECKSUMS", "COURSE_TEST_CHECKSUMS")
-#: Files of the data cache (glob patterns relative to it) that the kernel's view leaves out: the
-#: held-out splits a graded run scores on. The grader reads them itself and sends the kernel
-#: only the images, so no submission can look up their labels (A3's graded MNIST run,
-#: ``course.grading.a3.mnist_training``; ``MNIST/processed`` is where old torchvision kept them).
-HELD_OUT = ("MNIST/raw/t10k-*", "MNIST/processed/test*")
 
 
 def available() -> str | None:
@@ -57,8 +54,13 @@ def available() -> str | None:
     return None
 
 
-def prepare(limits: dict | None = None) -> dict:
+def prepare(limits: dict | None = None, held_out: Sequence[str] = ()) -> dict:
     """A fresh scratch folder and the launcher's settings for one notebook's kernel.
+
+    ``held_out``: files of the data cache (glob patterns relative to it) that the kernel's data
+    view leaves out: the held-out split a graded run of this notebook scores on, which the grader
+    reads itself (each check module declares its own, e.g. ``course.grading.a3.HELD_OUT``;
+    ``SafeExecute`` collects those of the notebook's test cells).
 
     Returns the settings (also written to ``<scratch>/../sandbox.json``): ``scratch``,
     ``exchange`` (where grader and kernel swap requests), ``mode`` (``"bwrap"`` or
@@ -74,7 +76,7 @@ def prepare(limits: dict | None = None) -> dict:
                 "why": why, "uid": uid, "readonly": readonly_paths(), "env": {},
                 "limits": {**DEFAULT_LIMITS, **(limits or {})}, "file": str(base / "sandbox.json")}
     if not why:
-        settings["env"] = _data_view(base / "data")
+        settings["env"] = _data_view(base / "data", held_out)
         if settings["env"]:
             settings["readonly"].append(str(base / "data"))
     if os.geteuid() == 0 and not why:
@@ -121,12 +123,12 @@ class Watchdog:
                         pass
 
 
-def _data_view(folder: Path) -> dict:
+def _data_view(folder: Path, held_out_files: Sequence[str] = ()) -> dict:
     """A read-only view of the course's data for the kernel: ``$COURSE_DATA_DIR`` (by default
     the user's data cache, ``course.data.data_dir()``) and the checksum files the data variables
     name, mirrored into ``folder`` by hard links, in folders anyone may read (the cache itself
-    often sits in a private home folder), without the held-out files of ``HELD_OUT``. Returns the
-    variables that point the kernel at the view."""
+    often sits in a private home folder), without the files that ``held_out_files`` (glob
+    patterns) match. Returns the variables that point the kernel at the view."""
     env = {}
     for name in DATA_ENV:
         value = os.environ.get(name) or (_default_data_dir() if name == "COURSE_DATA_DIR" else None)
@@ -141,7 +143,7 @@ def _data_view(folder: Path) -> dict:
             continue
         dest.mkdir(parents=True, exist_ok=True)  # the view exists even when nothing is in it
         for path in src.rglob("*"):
-            if path.is_file() and not path.is_symlink() and not held_out(path.relative_to(src)):
+            if path.is_file() and not path.is_symlink() and not held_out(path.relative_to(src), held_out_files):
                 _link(path, dest / path.relative_to(src))
         env[name] = str(dest)
     for path in [folder, *folder.rglob("*")] if folder.exists() else []:
@@ -150,12 +152,12 @@ def _data_view(folder: Path) -> dict:
     return env
 
 
-def held_out(relpath: Path | str) -> bool:
-    """True for a file of the data cache (path relative to it) that the kernel must not see."""
+def held_out(relpath: Path | str, patterns: Sequence[str]) -> bool:
+    """True for a file of the data cache (path relative to it) that one of ``patterns`` matches."""
     from fnmatch import fnmatch
 
     rel = Path(relpath).as_posix()
-    return any(fnmatch(rel, pattern) for pattern in HELD_OUT)
+    return any(fnmatch(rel, pattern) for pattern in patterns)
 
 
 def _default_data_dir() -> str | None:
