@@ -11,7 +11,7 @@ Figures (comparisons are measured side by side in one run, so machine load hits 
 
 1. the whole course in smoke mode: every lesson and assignment solution executed on a fresh
    kernel with the stand-in data of ``course.standin`` (as ``make test`` runs them), total seconds;
-2. lesson 11's CNN on the CPU with the real MNIST: seconds until the test accuracy first reaches
+2. lesson 12's CNN on the CPU with the real MNIST: seconds until the test accuracy first reaches
    99.0% (the lesson records ``seconds_to_99``);
 3. one MNIST epoch through ``course.data.InMemoryLoader`` vs torchvision's ``DataLoader`` with
    ``ToTensor`` + ``Normalize`` (real data): epoch seconds of each and their ratio, iterating only
@@ -20,7 +20,7 @@ Figures (comparisons are measured side by side in one run, so machine load hits 
    (``bench/gradingkit.benchmark``): seconds, ratio, and whether the scores are identical;
 5. ``import course`` in a fresh process, and an exercise check's latency (first call in a fresh
    process, and warm);
-6. on a GPU: lesson 11's seconds to 99%, and lesson 14's fast ResNet: seconds and CIFAR-10 test
+6. on a GPU: lesson 12's seconds to 99%, and lesson 16's fast ResNet: seconds and CIFAR-10 test
    accuracy ("not measured (no GPU)" without one).
 
 The real datasets come from the course's data cache (``COURSE_DATA_DIR`` or ``--data-dir``).
@@ -53,8 +53,8 @@ TINY_DIR = ROOT / "build" / "bench" / "tiny"
 RUNS_DIR = ROOT / "build" / "bench" / "runs"
 README = ROOT / "README.md"
 START, END = "<!-- bench:start -->", "<!-- bench:end -->"
-LESSON_11 = "notebooks/11_*.ipynb"
-LESSON_14 = "notebooks/14_*.ipynb"
+LESSON_12 = "notebooks/12_*.ipynb"
+LESSON_16 = "notebooks/16_*.ipynb"
 NO_GPU = "not measured (no GPU)"
 
 
@@ -121,9 +121,9 @@ def run_lesson(path: Path, device: str, smoke: bool, out: Path, extra: dict | No
 
 
 def lesson_seconds_to_99(path: Path | None, device: str, tiny: bool) -> dict:
-    """Run lesson 11 on ``device`` with the real MNIST; read the ``seconds_to_99`` it records."""
+    """Run lesson 12 on ``device`` with the real MNIST; read the ``seconds_to_99`` it records."""
     if path is None:
-        return {"result": "not measured (lesson 11 is missing)", "value": None}
+        return {"result": "not measured (lesson 12 is missing)", "value": None}
     result = run_lesson(path, device, smoke=tiny, out=RUNS_DIR / device)
     metrics = result.metrics
     details = {"notebook": result.notebook, "status": result.status, "run_seconds": result.seconds,
@@ -171,9 +171,9 @@ def fig_1_course_smoke(args) -> dict:
     return {"result": result, "value": total, "unit": "s", "details": {"notebooks": rows, "data": "stand-in"}}
 
 
-def fig_2_lesson11_cpu(args) -> dict:
-    """Lesson 11's CNN on the CPU, real MNIST: seconds until 99.0% test accuracy."""
-    return lesson_seconds_to_99(find_one(LESSON_11), "cpu", args.tiny)
+def fig_2_lesson12_cpu(args) -> dict:
+    """Lesson 12's CNN on the CPU, real MNIST: seconds until 99.0% test accuracy."""
+    return lesson_seconds_to_99(find_one(LESSON_12), "cpu", args.tiny)
 
 
 def _time_epochs(loader, epochs: int, step=None) -> list[float]:
@@ -316,19 +316,19 @@ def fig_5_latency(args) -> dict:
 
 
 def fig_6_gpu(args) -> dict:
-    """On a GPU: lesson 11's seconds to 99%, lesson 14's fast ResNet seconds and accuracy."""
+    """On a GPU: lesson 12's seconds to 99%, lesson 16's fast ResNet seconds and accuracy."""
     import torch
 
     if not torch.cuda.is_available():
-        return {"result": f"lesson 11 seconds to 99%: {NO_GPU}; lesson 14 fast ResNet: {NO_GPU}",
+        return {"result": f"lesson 12 seconds to 99%: {NO_GPU}; lesson 16 fast ResNet: {NO_GPU}",
                 "value": None, "details": {"cuda_available": False}}
-    l11 = lesson_seconds_to_99(find_one(LESSON_11), "cuda", args.tiny)
-    path = find_one(LESSON_14)
+    l12 = lesson_seconds_to_99(find_one(LESSON_12), "cuda", args.tiny)
+    path = find_one(LESSON_16)
     if path is None:
-        l14 = {"result": "not measured (lesson 14 is missing)"}
+        l16 = {"result": "not measured (lesson 16 is missing)"}
     else:
         r = run_lesson(path, "cuda", smoke=args.tiny, out=RUNS_DIR / "cuda")
-        m = r.metrics  # lesson 14 records fast_test_acc, fast_seconds, fast_run ("full" or "reduced-cpu")
+        m = r.metrics  # lesson 16 records fast_test_acc, fast_seconds, fast_run ("full" or "reduced-cpu")
         acc, secs, mode = m.get("fast_test_acc"), m.get("fast_seconds"), m.get("fast_run")
         if r.status != "ok":
             text = f"failed: {r.error}"
@@ -337,19 +337,19 @@ def fig_6_gpu(args) -> dict:
         else:
             text = (f"{acc:.2%} CIFAR-10 test accuracy" + (f" in {secs:.0f} s of training" if secs else "")
                     + (f" ({mode} run)" if mode else ""))
-        l14 = {"result": text, "details": {"status": r.status, "run_seconds": r.seconds, "metrics": r.metrics}}
-    return {"result": f"lesson 11: {l11['result']}; lesson 14 fast ResNet: {l14['result']}",
-            "value": l11.get("value"), "unit": "s",
-            "details": {"gpu": torch.cuda.get_device_name(0), "lesson_11": l11, "lesson_14": l14}}
+        l16 = {"result": text, "details": {"status": r.status, "run_seconds": r.seconds, "metrics": r.metrics}}
+    return {"result": f"lesson 12: {l12['result']}; lesson 16 fast ResNet: {l16['result']}",
+            "value": l12.get("value"), "unit": "s",
+            "details": {"gpu": torch.cuda.get_device_name(0), "lesson_12": l12, "lesson_16": l16}}
 
 
 FIGURES = {
     1: ("Whole course in smoke mode (lessons + assignment solutions, stand-in data)", fig_1_course_smoke),
-    2: ("Lesson 11 CNN on CPU: seconds to 99.0% MNIST test accuracy (real data)", fig_2_lesson11_cpu),
+    2: ("Lesson 12 CNN on CPU: seconds to 99.0% MNIST test accuracy (real data)", fig_2_lesson12_cpu),
     3: ("MNIST epoch: in-memory iterator vs DataLoader + ToTensor (real data)", fig_3_loaders),
     4: ("Autograde 40 submissions: plain nbgrader vs make autograde JOBS=2", fig_4_autograde),
     5: ("`import course` and an exercise check's latency", fig_5_latency),
-    6: ("GPU: lesson 11 seconds to 99%, lesson 14 fast ResNet", fig_6_gpu),
+    6: ("GPU: lesson 12 seconds to 99%, lesson 16 fast ResNet", fig_6_gpu),
 }
 
 

@@ -4,11 +4,11 @@ Where data lives: ``data_dir()`` is, in order, the ``root`` argument, ``$COURSE_
 ``~/.cache/dlcourse`` (``$XDG_CACHE_HOME/dlcourse``). Nothing is ever written into the repository.
 
 * MNIST and CIFAR-10 come through torchvision's own classes (their download addresses and md5
-  checks). Lessons 10-15.
+  checks). Lessons 10-17.
 * The Titanic and Pima diabetes CSVs (and the scaled diabetes variant of Liu Er's course) are
   downloaded from pinned addresses and verified by sha256. Lessons 08, 09 and assignment A3.
 * ``InMemoryLoader`` keeps a whole split on the device as one uint8 tensor and yields normalised,
-  optionally augmented batches from shuffled index slices: the fast path (lessons 10-14).
+  optionally augmented batches from shuffled index slices: the fast path (lessons 10-16).
 
 Downloads are atomic (a temporary ``.part`` file, renamed when its checksum is right), a cached
 file that is corrupt or truncated is fetched again, and with no network the error names the file,
@@ -422,7 +422,7 @@ class InMemoryLoader:
         channels_last: return batches in ``torch.channels_last`` memory format (faster convs).
         seed: seed of the shuffling and augmentation generator (``self.generator``, on ``device``).
 
-    Used by: lessons 10-14 and the benchmark of the course (against ``DataLoader``).
+    Used by: lessons 10-16 and the benchmark of the course (against ``DataLoader``).
     """
 
     def __init__(self, X: torch.Tensor, y: torch.Tensor, batch_size: int = 128, *,

@@ -186,7 +186,7 @@ def image_grid(images, labels=None, classes: Sequence[str] | None = None, *, pre
 
 def confusion_matrix(y, y_hat, classes: Sequence[str] | None = None, *, normalize: bool = False,
                      figsize=(6, 5), title="confusion matrix"):
-    """Counts of (true class, predicted class) as a heat map with numbers (lesson 14)."""
+    """Counts of (true class, predicted class) as a heat map with numbers (lesson 15)."""
     y, y_hat = _numpy(y).astype(int), _numpy(y_hat).astype(int)
     k = len(classes) if classes is not None else int(max(y.max(), y_hat.max())) + 1
     counts = np.zeros((k, k), dtype=int)

@@ -4,7 +4,7 @@ Lessons 00-09 write their training loops by hand on purpose; from lesson 10 on, 
 the subject any more and ``fit`` keeps the notebooks short. ``fit`` returns its history as a pandas
 DataFrame (one row per epoch) and can draw it live.
 
-Used by: lessons 10-15, assignment A4.
+Used by: lessons 10-17, assignment A4.
 """
 from __future__ import annotations
 
@@ -108,7 +108,7 @@ def evaluate(model: nn.Module, loader: Iterable, device=None, loss_fn: Callable 
 
 
 def per_class_accuracy(y: torch.Tensor, y_hat: torch.Tensor, classes: Sequence[str] | None = None):
-    """Accuracy of each class as a pandas Series indexed by class name (lesson 14)."""
+    """Accuracy of each class as a pandas Series indexed by class name (lesson 15)."""
     import pandas as pd
 
     y, y_hat = torch.as_tensor(y), torch.as_tensor(y_hat)
@@ -141,7 +141,7 @@ def load_checkpoint(path: str | os.PathLike, model: nn.Module, map_location=None
 
 def load_or_train(model: nn.Module, path: str | os.PathLike, train: Callable[[], object],
                   retrain: bool = False):
-    """Load ``model`` from ``path`` when that checkpoint exists, else call ``train()`` (lesson 13).
+    """Load ``model`` from ``path`` when that checkpoint exists, else call ``train()`` (lesson 14).
 
     ``train`` is expected to save the checkpoint (``fit(..., checkpoint=path)`` does). Returns
     ``train()``'s result, or the checkpoint's extras when loaded.
@@ -265,7 +265,7 @@ def _summary(row: dict) -> str:
 
 
 def layer_grad_norms(model: nn.Module, kinds: tuple = (nn.Linear, nn.Conv2d)) -> dict[str, float]:
-    """Gradient norm of each layer's weight after ``backward()`` (lesson 13's vanishing gradients)."""
+    """Gradient norm of each layer's weight after ``backward()`` (lesson 14's vanishing gradients)."""
     norms = {}
     for name, module in model.named_modules():
         if isinstance(module, kinds) and module.weight.grad is not None:

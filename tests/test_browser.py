@@ -42,7 +42,7 @@ from course.paths import ROOT
 SCREENSHOTS = ROOT / "build" / "screenshots"
 FIRST_LESSON = "notebooks/00_setup_tensors.ipynb"
 # The first of these that exists is the training lesson under test.
-TRAINING_LESSONS = ("notebooks/10_softmax_mnist.ipynb", "notebooks/11_cnn_mnist.ipynb",
+TRAINING_LESSONS = ("notebooks/10_softmax_mnist.ipynb", "notebooks/12_cnn_mnist.ipynb",
                     "notebooks/07_logistic_regression.ipynb")
 ASSIGNMENTS = ("A1", "A2", "A3", "A4")
 COURSE_CONTENT = ("notebooks", "solutions", "assignments", "nbgrader_config.py")

@@ -81,18 +81,18 @@ def _lesson_text(number: str) -> str:
     ("05", "Weights fed through placeholders are copied on every step"),
     ("05", "An update that is not fetched does not happen"),
     ("05", "tf.group"),
-    # the blitz's "widen the network" exercise (lesson 11)
-    ("11", "l11.check_wider_network(time_forward_backward, LeNet(), wide, device"),
+    # the blitz's "widen the network" exercise (lesson 12)
+    ("12", "l12.check_wider_network(time_forward_backward, LeNet(), wide, device"),
 ])
 def test_source_course_examples_are_in_the_lessons(lesson, snippet):
     """Examples of the source courses (issue 10) that had gone missing stay in."""
     assert snippet in _lesson_text(lesson)
 
 
-def test_lesson_11_names_cross_correlation_right_and_times_the_chosen_device():
+def test_lesson_12_names_cross_correlation_right_and_times_the_chosen_device():
     """Deep learning's "convolution" is a cross-correlation; the convolution of mathematics
     flips the kernel. The GPU timing cell follows DEVICE instead of building cuda itself."""
-    path = next((ROOT / "notebooks").glob("11_*.ipynb"))
+    path = next((ROOT / "notebooks").glob("12_*.ipynb"))
     cells = nbformat.read(path, as_version=4).cells
     prose = "\n".join(c.source for c in cells if c.cell_type == "markdown")
     assert "Mathematicians would flip the kernel and call this cross-correlation" not in prose

@@ -1,4 +1,4 @@
-"""Data-parallel training with DistributedDataParallel (DDP), launched with torchrun (lesson 14).
+"""Data-parallel training with DistributedDataParallel (DDP), launched with torchrun (lesson 16).
 
     # 2 processes on the CPU (gloo backend), a tiny synthetic dataset, 20 steps:
     torchrun --standalone --nproc_per_node=2 notebooks/scripts/ddp_cifar.py --data synthetic --steps 20

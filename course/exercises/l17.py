@@ -1,4 +1,4 @@
-"""Checks for lesson 15 (pretrained models, fine-tuning, saving and loading).
+"""Checks for lesson 17 (pretrained models, fine-tuning, saving and loading).
 
 Exercises:
     1. ``replace_head(fn)``: ``fn(model, num_classes)`` swaps a torchvision ResNet's last layer

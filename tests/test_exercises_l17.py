@@ -1,9 +1,9 @@
-"""The checks of lesson 15: a correct answer passes, a wrong one and the shipped stub fail clearly."""
+"""The checks of lesson 17: a correct answer passes, a wrong one and the shipped stub fail clearly."""
 from __future__ import annotations
 
 from torch import nn
 
-from course.exercises import l15
+from course.exercises import l17
 
 
 def stub(*args):
@@ -18,7 +18,7 @@ def good_head(model, num_classes):
 
 
 def test_replace_head(capsys):
-    assert l15.replace_head(good_head) == 1.0
+    assert l17.replace_head(good_head) == 1.0
     assert "correct" in capsys.readouterr().out
 
 
@@ -30,10 +30,10 @@ def test_replace_head_wrong(capsys):
     def appended(model, num_classes):          # keeps the 1000-way layer and adds one
         return nn.Sequential(model, nn.Linear(1000, num_classes))
 
-    assert l15.replace_head(fixed_size) == 0
+    assert l17.replace_head(fixed_size) == 0
     assert "with num_classes=7: expected model.fc = nn.Linear(512, 7), got nn.Linear(512, 10)" \
         in capsys.readouterr().out
-    assert l15.replace_head(appended) == 0
+    assert l17.replace_head(appended) == 0
     assert "model.fc should be an nn.Linear" in capsys.readouterr().out
 
 
@@ -41,12 +41,12 @@ def test_replace_head_forgets_to_return(capsys):
     def no_return(model, num_classes):
         model.fc = nn.Linear(512, num_classes)
 
-    assert l15.replace_head(no_return) == 0
+    assert l17.replace_head(no_return) == 0
     assert "returned None; return the model" in capsys.readouterr().out
 
 
 def test_replace_head_stub(capsys):
-    assert l15.replace_head(stub) == 0
+    assert l17.replace_head(stub) == 0
     assert "returned None" in capsys.readouterr().out
 
 
@@ -58,7 +58,7 @@ def good_freeze(model):
 
 
 def test_freeze_backbone(capsys):
-    assert l15.freeze_backbone(good_freeze) == 1.0
+    assert l17.freeze_backbone(good_freeze) == 1.0
     assert "correct" in capsys.readouterr().out
 
 
@@ -74,15 +74,15 @@ def test_freeze_backbone_wrong(capsys):
                 p.requires_grad = False
         return model
 
-    assert l15.freeze_backbone(freeze_all) == 0
+    assert l17.freeze_backbone(freeze_all) == 0
     assert "expected 5,130 trainable parameters (the head: 512 x 10 weights + 10 biases), got 0; " \
            "the head must stay trainable" in capsys.readouterr().out
-    assert l15.freeze_backbone(freeze_convs_only) == 0
+    assert l17.freeze_backbone(freeze_convs_only) == 0
     assert "still trainable: bn1.bias" in capsys.readouterr().out
 
 
 def test_freeze_backbone_stub(capsys):
-    assert l15.freeze_backbone(stub) == 0
+    assert l17.freeze_backbone(stub) == 0
     assert "returned None" in capsys.readouterr().out
 
 
@@ -94,7 +94,7 @@ def good_load(model, state_dict):
 
 
 def test_load_backbone(capsys):
-    assert l15.load_backbone(good_load) == 1.0
+    assert l17.load_backbone(good_load) == 1.0
     assert "correct" in capsys.readouterr().out
 
 
@@ -106,20 +106,20 @@ def test_load_backbone_wrong(capsys):
     def load_nothing(model, state_dict):
         return model
 
-    assert l15.load_backbone(load_everything) == 0
+    assert l17.load_backbone(load_everything) == 0
     assert "raised RuntimeError" in capsys.readouterr().out
-    assert l15.load_backbone(load_nothing) == 0
+    assert l17.load_backbone(load_nothing) == 0
     assert "backbone tensors were not loaded, e.g. conv1.weight" in capsys.readouterr().out
 
 
 def test_load_backbone_stub(capsys):
-    assert l15.load_backbone(stub) == 0
+    assert l17.load_backbone(stub) == 0
     assert "returned None" in capsys.readouterr().out
 
 
 def test_the_lessons_fallback_copies_pass_their_checks(capsys):
-    assert l15.replace_head(l15.lesson_replace_head) == 1.0
-    assert l15.freeze_backbone(l15.lesson_freeze_backbone) == 1.0
+    assert l17.replace_head(l17.lesson_replace_head) == 1.0
+    assert l17.freeze_backbone(l17.lesson_freeze_backbone) == 1.0
 
 
 def test_the_lesson_pipeline_calls_the_learners_functions():
@@ -128,12 +128,12 @@ def test_the_lesson_pipeline_calls_the_learners_functions():
     import nbformat
 
     from course.paths import ROOT
-    path = next((ROOT / "notebooks").glob("15_*.ipynb"))
+    path = next((ROOT / "notebooks").glob("17_*.ipynb"))
     code = "\n".join(c.source for c in nbformat.read(path, as_version=4).cells if c.cell_type == "code")
     pipeline = code[code.index("def new_model"):]
     assert "replace_head(net, 10)" in pipeline
     assert "freeze_backbone(new_model(" in pipeline
     assert ".fc = nn.Linear" not in pipeline                     # no private head replacement
     assert "head = nn.Linear(512, 10)" not in pipeline           # the head trained is the learner's
-    assert "replace_head = l15.lesson_replace_head" in code        # fallback only while failing
-    assert "freeze_backbone = l15.lesson_freeze_backbone" in code
+    assert "replace_head = l17.lesson_replace_head" in code        # fallback only while failing
+    assert "freeze_backbone = l17.lesson_freeze_backbone" in code
