@@ -9,7 +9,7 @@ import re
 import nbformat
 import pytest
 
-from course import notebooks, runner
+from course import notebooks
 from course.paths import ROOT
 
 LESSONS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
@@ -19,10 +19,11 @@ ALL = notebooks.all_notebooks(ROOT)
 
 @pytest.mark.notebook
 @pytest.mark.parametrize("path", LESSONS + SOLUTIONS, ids=lambda p: str(p.relative_to(ROOT)))
-def test_notebook_runs_in_smoke_mode(path, kernel_env, tmp_path):
-    with runner._environment(kernel_env):
-        result = runner.run_notebook(path, tmp_path, runner.smoke_parameters("cpu"), timeout=300)
-    assert result.status == "ok", result.error
+def test_notebook_runs_in_smoke_mode(path, smoke_runs):
+    """Each notebook's row of the one shared smoke run (``smoke_runs`` in conftest.py)."""
+    result = smoke_runs["results"].get(path.name)
+    assert result is not None, f"{path.name} is missing from the smoke run in {smoke_runs['folder']}"
+    assert result["status"] == "ok", result["error"]
 
 
 @pytest.mark.parametrize("path", ALL, ids=lambda p: str(p.relative_to(ROOT)))
