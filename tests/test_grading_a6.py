@@ -202,3 +202,10 @@ def test_remote_speed_check_gives_full_marks(sol, tmp_path, capsys):
                                                  "conv_backward_naive")]
     assert grading.a6.conv_fast(*args, hidden=True) == 7.0
     assert "x faster" in capsys.readouterr().out
+
+
+def test_remote_single_learner_objects_still_work(tmp_path):
+    """The probes of A1-A4 take one learner object each: unchanged by the second-object route."""
+    ns = {"relu_forward": lambda x: np.maximum(x, 0), "relu_backward": lambda dout, x: dout * (x > 0)}
+    session = remote.KernelSession(FakeKernel(ns), tmp_path)
+    assert grading.a1.relu(remote.Remote(session, "relu_forward"), remote.Remote(session, "relu_backward")) == 3.0

@@ -47,7 +47,7 @@ class KernelSession:
         response.unlink(missing_ok=True)
         # a second learner object among the inputs (a backward pass beside its forward pass)
         # travels as its name; the kernel looks it up (``course.grading.probes.serve``)
-        learners = [[i, a._name] for i, a in enumerate(args) if isinstance(a, Remote) and a._session is self]
+        learners = [[i, a._name] for i, a in enumerate(args) if isinstance(a, Remote)]
         args = [None if isinstance(a, Remote) else a for a in args]
         request.write_bytes(wire.pack({"probe": probe, "target": target, "args": args, "learners": learners,
                                        "kwargs": dict(kwargs), "timeout": float(timeout)}))
