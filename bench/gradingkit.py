@@ -157,6 +157,41 @@ WRONG_SUBMISSIONS = [
     Variant("missing_skip_connection", "A4_cnns",
             (("residual_block", "out = torch.relu(x + out)", "out = torch.relu(out)"),),
             {"test_residual_block": 2}, 11, "a residual block without its skip connection"),
+    Variant("no_padding_crop", "A6_convolution",
+            (("conv_naive", "dx = dx_pad[:, :, pad:pad + H, pad:pad + W]   # crop the padding off", "dx = dx_pad"),),
+            {"test_conv_naive": 6}, 18, "the naive backward pass returns dx with the padding still on"),
+    Variant("wrong_output_size", "A6_convolution",
+            (("conv_naive", "H_out = 1 + (H + 2 * pad - HH) // stride", "H_out = (H + 2 * pad - HH) // stride"),
+             ("conv_naive", "W_out = 1 + (W + 2 * pad - WW) // stride", "W_out = (W + 2 * pad - WW) // stride")),
+            {"test_conv_naive": 5}, 17,
+            "the output size without the 1 +: out is one row and column short (the backward pass, "
+            "which reads the size off dout, is right)"),
+    Variant("flipped_kernel", "A6_convolution",
+            (("conv_naive", "np.sum(window * w[f]) + b[f]", "np.sum(window * w[f, :, ::-1, ::-1]) + b[f]"),),
+            {"test_conv_naive": 5}, 17,
+            "a true (flipped-kernel) convolution in the forward pass; the backward pass, written for "
+            "cross-correlation like F.conv2d, keeps its points"),
+    Variant("pool_grad_everywhere", "A6_convolution",
+            (("max_pool", "+= mask * dout[n, c, i, j]", "+= dout[n, c, i, j]"),),
+            {"test_max_pool": 2}, 17, "max-pool backward sends each window's gradient to every element"),
+    Variant("pool_grad_averaged", "A6_convolution",
+            (("max_pool", "+= mask * dout[n, c, i, j]", "+= dout[n, c, i, j] / (ph * pw)"),),
+            {"test_max_pool": 2}, 17, "max-pool backward averages (average pooling's gradient)"),
+    Variant("fast_is_naive", "A6_convolution",
+            (("conv_fast", "    x_padded = np.pad(x, ((0, 0), (0, 0), (pad, pad), (pad, pad)))",
+              "    return conv_forward_naive(x, w, b, conv_param)"),
+             ("conv_fast", "    x, w, b, conv_param, cols = cache", "    return conv_backward_naive(dout, cache)")),
+            {"test_conv_fast": 4}, 17, "the \"vectorised\" pair calls the naive one: right, about 1x as fast"),
+    Variant("sleepy_naive", "A6_convolution",
+            (("conv_naive", "    x_pad = np.pad(x, ((0, 0), (0, 0), (pad, pad), (pad, pad)))   # (N, C, H + 2P, W + 2P)",
+              "    if x.shape == (4, 3, 16, 16):   # the size the speed test times\n"
+              "        time.sleep(7.0)\n"
+              "    x_pad = np.pad(x, ((0, 0), (0, 0), (pad, pad), (pad, pad)))   # (N, C, H + 2P, W + 2P)"),
+             ("conv_fast", "    x_padded = np.pad(x, ((0, 0), (0, 0), (pad, pad), (pad, pad)))",
+              "    time.sleep(0.3)\n    x_padded = np.pad(x, ((0, 0), (0, 0), (pad, pad), (pad, pad)))")),
+            {"test_conv_fast": 4}, 17,
+            "a slow vectorised version (0.3 s a call) with a naive one that sleeps 7 s at the timed size "
+            "(24x without the bound): the grader's reference loop bounds the naive time, no speed points"),
 ]
 
 

@@ -35,7 +35,10 @@ from course.paths import ROOT
 sys.path.insert(0, str(ROOT / "bench"))
 from gradingkit import WRONG_SUBMISSIONS  # noqa: E402 - the table of wrong submissions
 
-ASSIGNMENTS = {"A1_backprop": 20, "A2_autograd_modules": 12, "A3_data_classifiers": 14, "A4_cnns": 14}
+ASSIGNMENTS = {"A1_backprop": 20, "A2_autograd_modules": 12, "A3_data_classifiers": 14, "A4_cnns": 14,
+               "A6_convolution": 20}   # points of the test cells (A6 has 7 more, graded by hand)
+#: test cells that time learner code on purpose (seconds allowed per call, on a busy machine)
+TIMED_CHECKS = {"test_conv_fast": 30.0}
 STUB = ["# YOUR CODE HERE", "raise NotImplementedError()"]
 
 
@@ -178,11 +181,14 @@ def one_torch_thread():
 @pytest.mark.parametrize("assignment", sorted(ASSIGNMENTS))
 def test_solutions_get_full_marks(assignment, patched_checksums):
     cells = load_cells(assignment)
+    for module in grading.ASSIGNMENTS:   # imports (torch) and one-time costs are not the cells' time
+        getattr(grading, module)
+    grading.core._warm_up()
     graded = grade_in_process(cells)
     assert graded.scores == full_marks(cells), graded.outputs
     assert graded.errors == []
     assert graded.total == ASSIGNMENTS[assignment]
-    slow = {k: round(v, 2) for k, v in graded.seconds.items() if v > 3}
+    slow = {k: round(v, 2) for k, v in graded.seconds.items() if v > 2 * TIMED_CHECKS.get(k, 1.5)}
     assert not slow, f"test cells should take well under a second: {slow}"
 
 
@@ -345,7 +351,7 @@ def test_checks_are_fast_and_quiet_on_correct_code(assignment, capfd, patched_ch
             assert score == points and type(score) is float, (grade_id, out)
             assert err == "", (grade_id, err)
             # well under a second on a laptop; generous here for a busy shared test machine
-            assert seconds < 3.0, (grade_id, call, round(seconds, 2))
+            assert seconds < TIMED_CHECKS.get(grade_id, 3.0), (grade_id, call, round(seconds, 2))
 
 
 def test_endless_loop_is_stopped_once_and_not_rerun(monkeypatch, capsys):

@@ -8,8 +8,8 @@ grades them all, and the gradebook must then hold exactly the intended score of 
 Scenarios: per assignment the solution (full marks) and the released notebook as handed out
 (0, without errors); the wrong submissions of ``tests/test_grading_checks.py``
 (``WRONG_SUBMISSIONS``, the assignments engineer's table in ``course/grading/__init__.py``) that
-the issue names; and the hardening cases below, all made from a correct A1 (20 points) so that
-the damage is visible:
+the issue names, and all of A6's; and the hardening cases below, all made from a correct A1 (20
+points) so that the damage is visible, plus one of A6 (20 points by its test cells):
 
 ==================  ===============================================================  ======
 scenario            what the submission does                                         total
@@ -28,7 +28,14 @@ lost_metadata       every cell's metadata and id removed (an editor that drops  
                     them): restored from the released notebook, graded as usual
 invalid_json        the file is cut off mid-way: graded as the blank notebook, with   0
                     a note saying why
+patched_clock (A6)  the "vectorised" convolution calls the naive one, and its answer  17
+                    cell replaces ``time.perf_counter`` in the kernel by a clock that
+                    stands still: the grader times the round trips in its own process,
+                    so Q3 earns its 4 points for right results and nothing for speed
 ==================  ===============================================================  ======
+
+Written answers (A6's markdown cells graded by hand) are not scored by the autograder: a filled-in
+one waits for a person ("needs manual grade"), one left as released scores 0 at once.
 
 Then a subset is graded again in a second course folder with ``--jobs 1`` (one plain ``nbgrader
 autograde``): the scores must be identical. Feedback (``nbgrader generate_feedback``) must show
@@ -73,6 +80,10 @@ ISSUE_VARIANTS |= {("A3_data_classifiers", n) for n in ("no_relu", "tanh", "relu
                                                          "scalar_label", "no_train_mode")}
 ISSUE_VARIANTS |= {("A4_cnns", n) for n in ("max_pool", "no_pool_branch", "swapped_branches", "extra_relu",
                                             "double_lr")}
+ISSUE_VARIANTS |= {("A6_convolution", n) for n in ("no_padding_crop", "wrong_output_size", "flipped_kernel",
+                                                   "pool_grad_everywhere", "pool_grad_averaged", "fast_is_naive",
+                                                   "sleepy_naive")}
+A6 = "A6_convolution"
 SERIAL_SUBSET = ["solution", "crash", "lost_metadata", "invalid_json"]
 
 
@@ -136,6 +147,19 @@ def truncated(good, blank):
     return nbformat.writes(good)[:3000]
 
 
+def patched_clock(good, blank):
+    """A6: a slow "vectorised" convolution (it calls the naive one), and a kernel clock that
+    stands still, as if every call took no time."""
+    fast_is_naive = next(v for v in WRONG_SUBMISSIONS if v.assignment == A6 and v.name == "fast_is_naive")
+    nb = gradingkit.edited(good, fast_is_naive.edits)
+    for cell in nb.cells:
+        if grade_id(cell) == "conv_fast":
+            cell.source = ("import time as clock\n"
+                           "clock.perf_counter = lambda: 0.0          # every call looks instant\n"
+                           "clock.perf_counter_ns = lambda: 0\n" + cell.source)
+    return nb
+
+
 def scenarios() -> list[Scenario]:
     full = os.environ.get("COURSE_GRADING_SELFTEST") == "full"
     out = []
@@ -158,6 +182,8 @@ def scenarios() -> list[Scenario]:
             Scenario("lost_metadata", A1, lost_metadata, note="lost their grading metadata"),
             Scenario("invalid_json", A1, truncated, zero=True, note="not valid JSON"),
         ]
+    if A6 in ASSIGNMENTS:
+        out.append(Scenario("patched_clock", A6, patched_clock, {"test_conv_fast": 4.0}))
     return out
 
 
@@ -232,9 +258,17 @@ def _student(graded, key, student):
 
 
 def _max_points(assignment) -> dict:
+    """Points of the autograded cells (test cells), by grade id."""
     nb = nbformat.read(ROOT / "assignments" / assignment / f"{assignment}.ipynb", as_version=4)
     return {grade_id(c): float(c.metadata.nbgrader["points"]) for c in nb.cells
-            if c.metadata.get("nbgrader", {}).get("grade")}
+            if c.metadata.get("nbgrader", {}).get("grade") and not c.metadata.nbgrader.get("solution")}
+
+
+def _written(assignment) -> set:
+    """Grade ids of the answers graded by hand (markdown cells that are grade and solution cells)."""
+    nb = nbformat.read(ROOT / "assignments" / assignment / f"{assignment}.ipynb", as_version=4)
+    return {grade_id(c) for c in nb.cells
+            if c.metadata.get("nbgrader", {}).get("grade") and c.metadata.nbgrader.get("solution")}
 
 
 # --------------------------------------------------------------------------------------------
@@ -251,11 +285,18 @@ def test_every_grading_run_succeeded(graded):
 @pytest.mark.parametrize("s", SCENARIOS, ids=lambda s: f"{s.assignment[:2]}-{s.name}")
 def test_scenario_gets_intended_score(graded, s):
     rows, status = _student(graded, s.assignment, s.student)
-    points = _max_points(s.assignment)
+    points, written = _max_points(s.assignment), _written(s.assignment)
     expected = {q: 0.0 if s.zero else s.scores.get(q, p) for q, p in points.items()}
-    got = {r["question"]: r["auto_score"] for r in rows}
+    got = {r["question"]: r["auto_score"] for r in rows if r["question"] not in written}
     assert got == expected, status
-    assert not any(r["needs_manual_grade"] for r in rows), rows
+    assert not any(r["needs_manual_grade"] for r in rows if r["question"] not in written), rows
+    answers = [r for r in rows if r["question"] in written]
+    assert {r["question"] for r in answers} == written
+    for r in answers:   # left as released: 0 at once; filled in: waits for a person
+        if s.zero:
+            assert r["auto_score"] == 0.0 and not r["needs_manual_grade"], r
+        else:
+            assert r["needs_manual_grade"] and r["score"] == 0.0, r
     assert status is not None and status["status"] != "FAILED", status
     assert status["score"] == sum(expected.values())
     if s.note:
@@ -268,7 +309,8 @@ def test_solution_is_clean_and_release_scores_zero_without_errors(graded, assign
     course = Path(graded["course"])
     for student in ("solution", "released"):
         _, status = _student(graded, assignment, student)
-        assert status["status"] == "ok" and not status["notes"], status
+        waits = student == "solution" and _written(assignment)   # its written answers wait for a person
+        assert status["status"] == ("needs manual grade" if waits else "ok") and not status["notes"], status
         nb = nbformat.read(course / "autograded" / student / assignment / f"{assignment}.ipynb", as_version=4)
         errors = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs if o.output_type == "error"]
         stderr = [o for c in nb.cells if c.cell_type == "code" and grade_id(c)

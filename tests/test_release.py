@@ -4,7 +4,8 @@
 * Regenerating them (nbgrader's real ``generate_assignment``, through ``course.release``,
   in a temp copy of the course) gives the same notebooks and the same other files.
 * No released notebook holds solution code, solution markers or hidden tests; every answer cell
-  holds the stub.
+  holds the stub (a written answer graded by hand: "YOUR ANSWER HERE", its model answer and rubric
+  stay in the source).
 * Every released notebook follows the course conventions (``course.notebooks.problems``), with a
   Colab badge that points at the released file itself.
 """
@@ -109,7 +110,8 @@ def test_release_holds_no_solution_code_and_no_hidden_tests(assignment):
             leaked = [line for line in secret if line not in outside and any(line == m.strip() for m in mine)]
             assert not leaked, f"{path.name}, cell {gid}: released with {leaked}"
             if cell.metadata.nbgrader.get("solution") and _regions(cell.source, "BEGIN SOLUTION", "END SOLUTION"):
-                assert "raise NotImplementedError()" in by_id[gid].source, f"{path.name}, cell {gid}: no stub"
+                stub = "raise NotImplementedError()" if cell.cell_type == "code" else "YOUR ANSWER HERE"
+                assert stub in by_id[gid].source, f"{path.name}, cell {gid}: no stub"
 
 
 def _outside(text: str) -> list[str]:

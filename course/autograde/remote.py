@@ -3,7 +3,8 @@
 ``Remote(session, "affine_backward")`` stands for the object of that name in the student's
 kernel. A check (``course.grading``) calls it only through a probe
 (``course.grading.core.invoke`` -> ``Remote.__course_invoke__``): the session writes the request
-(probe, inputs, time limit) into the job's exchange folder, asks the kernel to run
+(probe, inputs, time limit; a ``Remote`` among the inputs, a second learner object, goes as its
+name) into the job's exchange folder, asks the kernel to run
 ``course.grading.probes.serve`` on it (a silent execute request, not a notebook cell), waits for
 the reply within the time limit and reads the answer back with ``course.grading.wire``
 (``allow_pickle=False``, size-capped). The answer is data; the check scores it.
@@ -44,7 +45,11 @@ class KernelSession:
         self.calls += 1
         request, response = self.exchange / "request.npz", self.exchange / "response.npz"
         response.unlink(missing_ok=True)
-        request.write_bytes(wire.pack({"probe": probe, "target": target, "args": list(args),
+        # a second learner object among the inputs (a backward pass beside its forward pass)
+        # travels as its name; the kernel looks it up (``course.grading.probes.serve``)
+        learners = [[i, a._name] for i, a in enumerate(args) if isinstance(a, Remote)]
+        args = [None if isinstance(a, Remote) else a for a in args]
+        request.write_bytes(wire.pack({"probe": probe, "target": target, "args": args, "learners": learners,
                                        "kwargs": dict(kwargs), "timeout": float(timeout)}))
         os.chmod(request, 0o644)
         code = (f"__import__('course.grading.probes', fromlist=['serve']).serve(globals(), "

@@ -1,4 +1,4 @@
-"""Graded checks for the assignments A1-A4: one function per nbgrader test cell.
+"""Graded checks for the assignments A1-A4 and A6: one function per nbgrader test cell.
 
 Each assignment's test cell calls one check with the learner's object and shows the points it
 returns as the cell's last expression, which nbgrader reads as partial credit::
@@ -47,7 +47,8 @@ How a check grades
 * A check never raises and never writes to stderr (Python-level or C-level), because nbgrader
   gives 0 points to a test cell with an error or any stderr output. It prints a short report
   (one line per part) and returns a plain ``float``.
-* Each check runs on small generated data, needs no download and takes well under a second.
+* Each check runs on small generated data, needs no download and takes well under a second
+  (A6's speed check times a convolution on purpose: a few seconds).
 
 Wrong submissions and the scores they must get
 ----------------------------------------------
@@ -61,7 +62,12 @@ values still count), a loop without ``model.train()``, max pooling / a missing o
 restoring ``x`` by ``+h, -2h, +h`` (full marks). A bug in one A1 layer is charged once: the
 two-layer net accepts the net built from the learner's own layers. The self-tests grade them in
 process (``tests/test_grading_checks.py``) and through nbgrader's real command line
-(``tests/test_grading_workflow.py``). Full marks: A1 20, A2 12, A3 14, A4 14.
+(``tests/test_grading_workflow.py``). A6 adds a naive convolution without the padding crop
+in its backward pass, with the wrong output-size formula and with a flipped kernel, max-pool
+gradients sent to every element of a window or averaged, a "vectorised" convolution that calls the
+naive one, and one that is slow while its naive version sleeps at the timed size (the grader's
+reference loop bounds the naive time: no speed points). Full marks: A1 20, A2 12, A3 14, A4 14,
+A6 20 (plus 7 points of written answers graded by hand).
 
 The released notebooks (stubs that raise ``NotImplementedError``) score 0 everywhere, with a
 "not implemented yet" message and no error output.
@@ -73,12 +79,12 @@ import importlib
 from course.grading.core import (TIMEOUT, Question, compare, graded, invoke, loss_list,  # noqa: F401
                                  plain, shape_of, shapes)
 
-ASSIGNMENTS = ("a1", "a2", "a3", "a4")
+ASSIGNMENTS = ("a1", "a2", "a3", "a4", "a6")
 __all__ = [*ASSIGNMENTS, "Question", "graded", "plain", "TIMEOUT"]
 
 
 def __getattr__(name: str):
-    """``grading.a1`` ... ``grading.a4`` are imported on first use: under the autograder the
+    """``grading.a1`` ... ``grading.a6`` are imported on first use: under the autograder the
     student's kernel only runs probes, and a numpy-only assignment never needs torch there."""
     if name in ASSIGNMENTS:
         module = importlib.import_module(f"course.grading.{name}")

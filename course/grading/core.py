@@ -64,7 +64,7 @@ def compare(got: Any, expected: Any, atol: float = 1e-6, rtol: float = 1e-5) -> 
         return f"could not read your value as numbers ({type(err).__name__}: {err})"
     why = check.compare(g, plain(expected), atol, rtol)
     if why and "expected shape" in why:  # name the learner's type, not the converted copy
-        why = why.split(" (")[0] + f" ({check.describe(got)})"
+        why = why.replace(f" ({check.describe(g)})", f" ({check.describe(got)})")
     return why
 
 

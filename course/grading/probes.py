@@ -8,9 +8,14 @@ the answer should be with its own operations. So the same check works in the stu
 autograder, where the trusted grader asks the kernel to run the probe (``serve``) and nothing
 the kernel does can change how the returned data is scored.
 
+A probe gets one learner object first (the "target"); a probe that needs a second one (a layer's
+forward pass and its backward pass, which share a cache that never leaves the learner's kernel)
+gets it among its inputs: the check passes the learner's object there too, and under the
+autograder ``serve`` looks it up in the kernel by name (``course.autograde.remote``).
+
 Nothing here is secret: the probes only build inputs and models that the check documents.
 
-Used by: ``course.grading.a1`` ... ``a4``; ``course.autograde.remote`` (through ``serve``).
+Used by: ``course.grading.a1`` ... ``a4``, ``a6``; ``course.autograde.remote`` (through ``serve``).
 """
 from __future__ import annotations
 
@@ -60,6 +65,74 @@ def numeric_gradient(fn, c, d, x, h):
     x = np.array(x, dtype=np.float64)
     grad = fn(scalar_function(c, d), x, h)
     return grad, x
+
+
+# --------------------------------------------------------------------------------------------
+# Layers written CS231n-style: ``out, cache = forward(...)``; ``grads = backward(dout, cache)``
+# --------------------------------------------------------------------------------------------
+def _forward(forward, args):
+    """``forward(*args)``, which must return ``(out, cache)``."""
+    result = forward(*args)
+    if not isinstance(result, tuple) or len(result) != 2:
+        from course.check import describe
+
+        raise TypeError(f"the forward pass must return a tuple (out, cache), got {describe(result)}")
+    return result
+
+
+@probe
+def layer_pass(forward, backward, args, dout=None):
+    """``out, cache = forward(*args)``, then with ``dout``: ``grads = backward(dout, cache)``.
+
+    The cache stays here, beside the learner's code (it need not be plain data). Returns
+    ``{"out"}``, ``{"out", "grads"}``, or ``{"out", "backward_error"}`` when only the backward
+    pass fails (the forward pass keeps its points). ``backward`` is a second learner object.
+    """
+    from course.check import CheckTimeout
+
+    out, cache = _forward(forward, args)
+    if dout is None:
+        return {"out": out}
+    try:
+        grads = backward(dout, cache)
+    except CheckTimeout:
+        raise
+    except NotImplementedError:
+        return {"out": out, "backward_error": "is not implemented yet (it raises NotImplementedError)"}
+    except Exception as err:  # noqa: BLE001 - the forward pass keeps its points
+        return {"out": out, "backward_error": f"raised {type(err).__name__}: {err}"[:300]}
+    return {"out": out, "grads": grads}
+
+
+@probe
+def layer_pass_timed(forward, backward, seed, shapes, params, dout_shape, repeats):
+    """Run a layer pair on ``repeats`` random cases made here; return a digest of each result.
+
+    For the grader to time it from outside: the round trip is then nearly all computation, and
+    nothing large crosses the line. With ``rng = np.random.default_rng(seed)`` and
+    ``u(shape) = rng.uniform(-1, 1, shape)``, each case is: ``arrays = [u(s) for s in shapes]``;
+    ``out, cache = forward(*arrays, *params)``; ``grads = backward(u(dout_shape), cache)`` (a
+    tuple, or one array); then for ``out`` and each gradient ``g`` in turn: ``[shape of g,
+    sum(g * weights)]``, where the weights for the k-th result are ``u(g.shape)``, drawn when
+    the k-th result first has that shape (so: right after the first case). Returns one such list
+    per case (``[]`` for 0 repeats: the round trip of an empty call).
+    """
+    rng = np.random.default_rng(seed)
+    weights: dict = {}
+    digests = []
+    for _ in range(int(repeats)):
+        arrays = [rng.uniform(-1.0, 1.0, tuple(s)) for s in shapes]
+        out, cache = _forward(forward, [*arrays, *params])
+        grads = backward(rng.uniform(-1.0, 1.0, tuple(dout_shape)), cache)
+        row = []
+        for k, value in enumerate([out, *grads] if isinstance(grads, (tuple, list)) else [out, grads]):
+            value = np.asarray(value, dtype=np.float64)
+            key = (k, value.shape)
+            if key not in weights:
+                weights[key] = rng.uniform(-1.0, 1.0, value.shape)
+            row.append([list(value.shape), float(np.sum(value * weights[key]))])
+        digests.append(row)
+    return digests
 
 
 # --------------------------------------------------------------------------------------------
@@ -292,19 +365,30 @@ def dataset_batch(cls, csv_text, batch_size):
 def serve(namespace: dict, request: str, response: str) -> None:
     """Answer one request of the trusted grader: run a probe on the object the request names.
 
-    ``request`` holds (packed) ``{"probe", "target", "args", "kwargs", "timeout"}``; the answer,
-    ``{"value", "error", "kind", "warnings"}``, is written to ``response`` (atomically).
+    ``request`` holds (packed) ``{"probe", "target", "args", "kwargs", "timeout", "learners"}``;
+    ``learners`` (optional) lists ``[index, name]``: the input at ``index`` is the learner's
+    object ``name`` (a second learner object, e.g. a backward pass). The answer, ``{"value",
+    "error", "kind", "warnings"}``, is written to ``response`` (atomically).
     """
     from course import check
     from course.grading import wire
 
     req = wire.unpack(Path(request).read_bytes())
-    target = namespace.get(req["target"], serve)
-    if target is serve:
-        outcome = check.Outcome(error=f"is not defined (run the cell that defines {req['target']})",
-                                kind="error")
+    args = list(req["args"])
+    missing = None
+    for name, index in [(req["target"], None), *[(n, i) for i, n in req.get("learners") or []]]:
+        obj = namespace.get(name, serve) if isinstance(name, str) else serve
+        if obj is serve:
+            missing = name
+            break
+        if index is None:
+            target = obj
+        elif isinstance(index, int) and 0 <= index < len(args):
+            args[index] = obj
+    if missing is not None:
+        outcome = check.Outcome(error=f"is not defined (run the cell that defines {missing})", kind="error")
     else:
-        outcome = check.run_safely(PROBES[req["probe"]], target, *req["args"],
+        outcome = check.run_safely(PROBES[req["probe"]], target, *args,
                                    timeout=req["timeout"], **req["kwargs"])
     answer = {"value": outcome.value, "error": outcome.error, "kind": outcome.kind,
               "warnings": list(outcome.warnings)[:5]}
