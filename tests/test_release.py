@@ -109,7 +109,8 @@ def test_release_holds_no_solution_code_and_no_hidden_tests(assignment):
             leaked = [line for line in secret if line not in outside and any(line == m.strip() for m in mine)]
             assert not leaked, f"{path.name}, cell {gid}: released with {leaked}"
             if cell.metadata.nbgrader.get("solution") and _regions(cell.source, "BEGIN SOLUTION", "END SOLUTION"):
-                assert "raise NotImplementedError()" in by_id[gid].source, f"{path.name}, cell {gid}: no stub"
+                stub = "raise NotImplementedError()" if cell.cell_type == "code" else "YOUR ANSWER HERE"  # a written answer
+                assert stub in by_id[gid].source, f"{path.name}, cell {gid}: no stub"
 
 
 def _outside(text: str) -> list[str]:

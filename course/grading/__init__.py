@@ -1,4 +1,4 @@
-"""Graded checks for the assignments A1-A4: one function per nbgrader test cell.
+"""Graded checks for the assignments A1-A5: one function per nbgrader test cell.
 
 Each assignment's test cell calls one check with the learner's object and shows the points it
 returns as the cell's last expression, which nbgrader reads as partial credit::
@@ -73,12 +73,12 @@ import importlib
 from course.grading.core import (TIMEOUT, Question, compare, graded, invoke, loss_list,  # noqa: F401
                                  plain, shape_of, shapes)
 
-ASSIGNMENTS = ("a1", "a2", "a3", "a4")
+ASSIGNMENTS = ("a1", "a2", "a3", "a4", "a5")
 __all__ = [*ASSIGNMENTS, "Question", "graded", "plain", "TIMEOUT"]
 
 
 def __getattr__(name: str):
-    """``grading.a1`` ... ``grading.a4`` are imported on first use: under the autograder the
+    """``grading.a1`` ... ``grading.a5`` are imported on first use: under the autograder the
     student's kernel only runs probes, and a numpy-only assignment never needs torch there."""
     if name in ASSIGNMENTS:
         module = importlib.import_module(f"course.grading.{name}")
