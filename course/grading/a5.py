@@ -26,8 +26,8 @@ Conventions (PyTorch's, so that ``torch`` is the reference for every value):
   identity. With ``seed`` given, the mask depends only on ``seed`` and ``x.shape``. The train
   part is checked statistically on inputs of 20,000 units or more (the fraction of zeros and
   the mean within 6 standard deviations of ``p`` and of the mean of ``x``), exactly (each kept
-  unit equals ``x / (1 - p)``) and for
-  determinism (same seed, same mask; another seed, another mask). The backward pass is checked
+  unit equals ``x / (1 - p)``) and for determinism (same seed, same mask; another seed, another
+  mask). The backward pass is checked
   exactly against the mask and scale its own forward pass used (``dx = dout * out / x``), so an
   unscaled dropout loses the train part only.
 * **Batch normalisation** (``nn.BatchNorm1d``). ``bn_param`` holds ``mode`` ("train" or
@@ -45,8 +45,12 @@ Conventions (PyTorch's, so that ``torch`` is the reference for every value):
   ``dropout_forward`` draws for ``seed``. As in A1, a part that differs from autograd still
   earns its points when it equals the net built from the learner's own BN and dropout layers
   (a bug in a layer is charged once, in its own question).
-* **Optimizers** (``torch.optim``; checked over 100 steps on a smooth function, each
-  iterate and the final state):
+* **Optimizers** (``torch.optim``). The probe ``optimizer_steps`` runs 100 updates of the
+  learner's optimizer on ``probes.scalar_function`` (a bowl with wiggles). Each iterate is
+  compared with the step ``torch.optim`` takes from the learner's previous iterate, its state
+  fed the gradients at the learner's iterates; the state in ``config`` at the end with torch's.
+  So one wrong step is reported where it happens, and rounding differences cannot grow over the
+  run (RMSprop near a minimum is chaotic enough for that to matter).
   ``sgd_momentum`` (``learning_rate`` 1e-2, ``momentum`` 0.9): ``v = momentum * v + dw;
   w -= learning_rate * v`` with ``config["velocity"] = v`` (torch's ``momentum_buffer``; the
   CS231n form ``v = momentum * v - lr * dw`` takes the same steps at a fixed learning rate but
