@@ -159,13 +159,13 @@ WRONG_SUBMISSIONS = [
             {"test_residual_block": 2}, 11, "a residual block without its skip connection"),
     # A5: 26 points graded automatically (its 6 points of written answers are graded by hand)
     Variant("unscaled_dropout", "A5_norm_regularisation",
-            (("dropout", "mask = (rng.random(x.shape) >= p) / (1 - p)   # kept: 1 / (1 - p), dropped: 0",
-              "mask = (rng.random(x.shape) >= p) * 1.0         # kept: 1 (not scaled), dropped: 0"),),
+            (("dropout", "mask = keep / (1 - p)                                      # kept: 1 / (1 - p), dropped: 0",
+              "mask = keep * 1.0                                          # kept: 1 (not scaled), dropped: 0"),),
             {"test_dropout": 2}, 24,
             "dropout without the 1 / (1 - p) scaling (not inverted): the train part is lost; its backward "
             "pass matches its forward pass, and the net built from it is charged nothing more"),
     Variant("keep_probability", "A5_norm_regularisation",
-            (("dropout", "mask = (rng.random(x.shape) >= p) / (1 - p)", "mask = (rng.random(x.shape) < p) / p"),),
+            (("dropout", ".random(x.shape) >= p", ".random(x.shape) < p"), ("dropout", "mask = keep / (1 - p)", "mask = keep / p")),
             {"test_dropout": 2}, 24, "p taken as the probability to keep a unit instead of to drop it"),
     Variant("bn_batch_stats_in_test", "A5_norm_regularisation",
             (("batchnorm_forward", "out = gamma * (x - running_mean) / np.sqrt(running_var + eps) + beta",
