@@ -35,8 +35,10 @@ from course.paths import ROOT
 sys.path.insert(0, str(ROOT / "bench"))
 from gradingkit import WRONG_SUBMISSIONS  # noqa: E402 - the table of wrong submissions
 
+# the automatically graded points of each assignment (A5 and A6 also have 6 and 7 points of written
+# answers, graded by hand, which these tests do not score)
 ASSIGNMENTS = {"A1_backprop": 20, "A2_autograd_modules": 12, "A3_data_classifiers": 14, "A4_cnns": 14,
-               "A6_convolution": 20}   # points of the test cells (A6 has 7 more, graded by hand)
+               "A5_norm_regularisation": 26, "A6_convolution": 20}
 #: test cells that time learner code on purpose (seconds allowed per call, on a busy machine)
 TIMED_CHECKS = {"test_conv_fast": 30.0}
 STUB = ["# YOUR CODE HERE", "raise NotImplementedError()"]
@@ -99,7 +101,8 @@ def released_as_submitted(assignment: str) -> list[dict]:
     path = ROOT / "assignments" / assignment / f"{assignment}.ipynb"
     source = {_nbgrader(c).get("grade_id"): c for c in load_cells(assignment)}
     cells = json.loads(path.read_text(encoding="utf-8"))["cells"]
-    return [source[_nbgrader(c)["grade_id"]] if _nbgrader(c).get("grade") else c for c in cells]
+    return [source[_nbgrader(c)["grade_id"]] if _nbgrader(c).get("grade") and not _nbgrader(c).get("solution")
+            else c for c in cells]
 
 
 @dataclass
@@ -180,6 +183,7 @@ def one_torch_thread():
 # --------------------------------------------------------------------------------------------
 @pytest.mark.parametrize("assignment", sorted(ASSIGNMENTS))
 def test_solutions_get_full_marks(assignment, patched_checksums):
+    grading.core._warm_up()   # PyTorch's one-time import costs (seconds on a busy machine) are not a check's
     cells = load_cells(assignment)
     for module in grading.ASSIGNMENTS:   # imports (torch) and one-time costs are not the cells' time
         getattr(grading, module)
@@ -255,12 +259,13 @@ def _check_calls(assignment: str) -> list[tuple[str, str, str]]:
 
 
 def _solution_namespace(assignment: str) -> dict:
-    """The setup and answer cells of a solution notebook, executed (no demos, no tests)."""
+    """The setup, given-code and answer cells of a solution notebook, executed (no demos, no
+    tests, no Colab install cell)."""
     ns: dict = {"__name__": "__main__"}
     for cell in load_cells(assignment):
         meta = _nbgrader(cell)
-        if cell["cell_type"] == "code" and (meta.get("solution") or
-                                            str(meta.get("grade_id", "")).endswith("_setup")):
+        given = meta.get("locked") and not meta.get("grade") and "colab" not in cell.get("metadata", {}).get("tags", [])
+        if cell["cell_type"] == "code" and (meta.get("solution") or given):
             exec(_source(cell), ns)
     return ns
 

@@ -6,7 +6,9 @@ A scratch course (a temp folder with ``nbgrader_config.py``, ``solutions/`` and 
 grades them all, and the gradebook must then hold exactly the intended score of every test cell.
 
 Scenarios: per assignment the solution (full marks) and the released notebook as handed out
-(0, without errors); the wrong submissions of ``tests/test_grading_checks.py``
+(0, without errors); written answers graded by hand (A5's) wait for the grader when answered
+("needs manual grade") and score 0 at once when left blank, and the instructor's manual scores
+complete the solution's full marks; the wrong submissions of ``tests/test_grading_checks.py``
 (``WRONG_SUBMISSIONS``, the assignments engineer's table in ``course/grading/__init__.py``) that
 the issue names, and all of A6's; and the hardening cases below, all made from a correct A1 (20
 points) so that the damage is visible, plus one of A6 (20 points by its test cells):
@@ -41,9 +43,11 @@ Then a subset is graded again in a second course folder with ``--jobs 1`` (one p
 autograde``): the scores must be identical. Feedback (``nbgrader generate_feedback``) must show
 check names, scores and notes and never the hidden tests; ``make grades`` must export them.
 
-The expensive part (about 25 notebook runs) happens once, in a fixture shared by all tests (and
+The expensive part (about 40 notebook runs) happens once, in a fixture shared by all tests (and
 by both xdist workers, through a lock file). Set ``COURSE_GRADING_SELFTEST=full`` to grade every
-variant of ``WRONG_SUBMISSIONS`` instead of the issue's list.
+variant of ``WRONG_SUBMISSIONS`` instead of the issue's list, and
+``COURSE_GRADING_ASSIGNMENTS=A5_norm_regularisation`` (comma-separated) to grade only some
+assignments (a targeted run; the A1-only tests then skip).
 """
 from __future__ import annotations
 
@@ -67,7 +71,9 @@ import gradingkit  # noqa: E402 - the self-tests' submissions, shared with the b
 from test_grading_checks import WRONG_SUBMISSIONS
 
 A1 = "A1_backprop"
-ASSIGNMENTS = list_assignments(ROOT)
+A5 = "A5_norm_regularisation"
+_ONLY = [a for a in os.environ.get("COURSE_GRADING_ASSIGNMENTS", "").split(",") if a]
+ASSIGNMENTS = [a for a in list_assignments(ROOT) if not _ONLY or a in _ONLY]
 TIMEOUT = 20          # seconds per cell while testing: short for the hang; a slow read-only cell
                       # (an import on a busy machine) gets a second try anyway
 A1_MEMORY_MB = 4608   # PyTorch alone reserves ~3.5 GB of address space; this cap leaves ~1 GB
@@ -84,6 +90,8 @@ ISSUE_VARIANTS |= {("A6_convolution", n) for n in ("no_padding_crop", "wrong_out
                                                    "pool_grad_everywhere", "pool_grad_averaged", "fast_is_naive",
                                                    "sleepy_naive")}
 A6 = "A6_convolution"
+# the new assignment A5: every wrong submission of its table
+ISSUE_VARIANTS |= {(v.assignment, v.name) for v in WRONG_SUBMISSIONS if v.assignment == A5}
 SERIAL_SUBSET = ["solution", "crash", "lost_metadata", "invalid_json"]
 
 
@@ -271,6 +279,10 @@ def _written(assignment) -> set:
             if c.metadata.get("nbgrader", {}).get("grade") and c.metadata.nbgrader.get("solution")}
 
 
+def _missing(value) -> bool:
+    return value is None or value != value   # None, or NaN from the DataFrame
+
+
 # --------------------------------------------------------------------------------------------
 # Tests
 # --------------------------------------------------------------------------------------------
@@ -285,19 +297,21 @@ def test_every_grading_run_succeeded(graded):
 @pytest.mark.parametrize("s", SCENARIOS, ids=lambda s: f"{s.assignment[:2]}-{s.name}")
 def test_scenario_gets_intended_score(graded, s):
     rows, status = _student(graded, s.assignment, s.student)
-    points, written = _max_points(s.assignment), _written(s.assignment)
+    written = _written(s.assignment)
+    points = {q: p for q, p in _max_points(s.assignment).items() if q not in written}
     expected = {q: 0.0 if s.zero else s.scores.get(q, p) for q, p in points.items()}
     got = {r["question"]: r["auto_score"] for r in rows if r["question"] not in written}
     assert got == expected, status
     assert not any(r["needs_manual_grade"] for r in rows if r["question"] not in written), rows
-    answers = [r for r in rows if r["question"] in written]
-    assert {r["question"] for r in answers} == written
-    for r in answers:   # left as released: 0 at once; filled in: waits for a person
-        if s.zero:
-            assert r["auto_score"] == 0.0 and not r["needs_manual_grade"], r
-        else:
-            assert r["needs_manual_grade"] and r["score"] == 0.0, r
+    by_hand = [r for r in rows if r["question"] in written]
+    assert len(by_hand) == len(written)
+    if s.zero:   # left as released: nothing to grade by hand, 0 at once
+        assert all(r["auto_score"] == 0 and not r["needs_manual_grade"] for r in by_hand), by_hand
+    else:        # answered: waits for the grader, counts 0 until then
+        assert all(_missing(r["auto_score"]) and r["needs_manual_grade"] and r["score"] == 0 for r in by_hand), by_hand
     assert status is not None and status["status"] != "FAILED", status
+    if written and not s.zero:
+        assert status["status"] in ("needs manual grade", "notes", "needs review"), status
     assert status["score"] == sum(expected.values())
     if s.note:
         assert s.note in status["notes"], status["notes"]
@@ -330,6 +344,8 @@ def test_parallel_and_serial_give_identical_scores(graded):
 
 
 def test_feedback_shows_checks_and_scores_never_hidden_tests(graded):
+    if A1 not in ASSIGNMENTS:
+        pytest.skip("no A1")
     course = Path(graded["course"])
     pages = sorted((course / "feedback").glob(f"*/{A1}/{A1}.html"))
     assert {p.parts[-3] for p in pages} == {s.student for s in SCENARIOS if s.assignment == A1}
@@ -357,6 +373,31 @@ def _hidden_lines(text: str) -> list[str]:
         elif inside and line.strip():
             out.append(line)
     return out
+
+
+def test_written_answers_graded_by_hand_complete_full_marks(graded, tmp_path):
+    """The instructor grades A5's written answers (formgrader writes ``manual_score``); with them
+    the solution has full marks, 26 automatic + 6 by hand."""
+    from nbgrader.api import Gradebook
+
+    if A5 not in ASSIGNMENTS:
+        pytest.skip("no A5")
+    written = _written(A5)
+    points = _max_points(A5)
+    assert len(written) == 3 and {points[q] for q in written} == {2.0}
+    copy = tmp_path / "gradebook.db"            # the shared gradebook is left as it is
+    copy.write_bytes((Path(graded["course"]) / "gradebook.db").read_bytes())
+    with Gradebook(f"sqlite:///{copy}") as gb:
+        for question in written:
+            grade = gb.find_grade(question, A5, A5, "solution")
+            assert grade.needs_manual_grade and grade.auto_score is None
+            grade.manual_score = points[question]     # what formgrader's grade API does
+            grade.needs_manual_grade = False
+        gb.db.commit()
+    rows = scores(A5, tmp_path)
+    mine = rows[rows.student == "solution"]
+    assert mine.score.sum() == sum(points.values()) == 32.0
+    assert not mine.needs_manual_grade.any()
 
 
 def test_grades_export_and_plot(graded):

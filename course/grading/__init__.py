@@ -1,4 +1,4 @@
-"""Graded checks for the assignments A1-A4 and A6: one function per nbgrader test cell.
+"""Graded checks for the assignments A1-A6: one function per nbgrader test cell.
 
 Each assignment's test cell calls one check with the learner's object and shows the points it
 returns as the cell's last expression, which nbgrader reads as partial credit::
@@ -40,10 +40,10 @@ How a check grades
   the parts it affects.
 * Results are compared as plain numbers: everything is converted to a float64 numpy array (or
   refused) before comparison, so an object whose ``==`` always says True earns nothing.
-* References come from PyTorch (autograd, ``F.cross_entropy``, ``F.conv2d`` ...) or from the
-  learner module's own parameters run through the check's own operations, not from hand-written
-  solutions; the few reference loops that are solutions (training loops, the Titanic features)
-  are hidden tests. The package does not ship the answers.
+* References come from PyTorch (autograd, ``F.cross_entropy``, ``F.conv2d``, ``nn.BatchNorm1d``,
+  ``torch.optim`` ...) or from the learner module's own parameters run through the check's own
+  operations, not from hand-written solutions; the few reference loops that are solutions
+  (training loops, the Titanic features) are hidden tests. The package does not ship the answers.
 * A check never raises and never writes to stderr (Python-level or C-level), because nbgrader
   gives 0 points to a test cell with an error or any stderr output. It prints a short report
   (one line per part) and returns a plain ``float``.
@@ -58,16 +58,20 @@ a missing bias gradient, the wrong reduction, the ``==`` trick, an endless loop,
 marks), an in-place op that breaks autograd, missing ages, probabilities instead of logits, an
 MLP without ReLU / with Tanh / with a ReLU on the logits, float64 items and ``()`` labels (the
 values still count), a loop without ``model.train()``, max pooling / a missing or swapped branch
-/ an extra ReLU in the Inception block, the wrong learning rate, a missing skip connection, and
-restoring ``x`` by ``+h, -2h, +h`` (full marks). A bug in one A1 layer is charged once: the
-two-layer net accepts the net built from the learner's own layers. The self-tests grade them in
-process (``tests/test_grading_checks.py``) and through nbgrader's real command line
-(``tests/test_grading_workflow.py``). A6 adds a naive convolution without the padding crop
+/ an extra ReLU in the Inception block, the wrong learning rate, a missing skip connection,
+restoring ``x`` by ``+h, -2h, +h`` (full marks), and A5's unscaled dropout, ``p`` taken as the
+keep probability, batch statistics in batch norm's test mode, a biased or missing running
+variance update, a batch-norm backward pass without the mean and variance paths, a net without
+its dropout seed, CS231n's momentum convention, RMSprop's epsilon inside the square root and Adam
+without bias correction. A bug in one A1 or A5 layer is charged once: the net accepts the net
+built from the learner's own layers. The self-tests grade them in process
+(``tests/test_grading_checks.py``, ``tests/test_grading_a5.py``) and through nbgrader's real
+command line (``tests/test_grading_workflow.py``). A6 adds a naive convolution without the padding crop
 in its backward pass, with the wrong output-size formula and with a flipped kernel, max-pool
 gradients sent to every element of a window or averaged, a "vectorised" convolution that calls the
 naive one, and one that is slow while its naive version sleeps at the timed size (the grader's
-reference loop bounds the naive time: no speed points). Full marks: A1 20, A2 12, A3 14, A4 14,
-A6 20 (plus 7 points of written answers graded by hand).
+reference loop bounds the naive time: no speed points). Full marks: A1 20, A2 12, A3 14, A4 14, A5 26, A6 20
+(plus 6 and 7 points of written answers, graded by hand in the formgrader).
 
 The released notebooks (stubs that raise ``NotImplementedError``) score 0 everywhere, with a
 "not implemented yet" message and no error output.
@@ -79,7 +83,7 @@ import importlib
 from course.grading.core import (TIMEOUT, Question, compare, graded, invoke, loss_list,  # noqa: F401
                                  plain, shape_of, shapes)
 
-ASSIGNMENTS = ("a1", "a2", "a3", "a4", "a6")
+ASSIGNMENTS = ("a1", "a2", "a3", "a4", "a5", "a6")
 __all__ = [*ASSIGNMENTS, "Question", "graded", "plain", "TIMEOUT"]
 
 

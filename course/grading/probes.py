@@ -15,7 +15,7 @@ autograder ``serve`` looks it up in the kernel by name (``course.autograde.remot
 
 Nothing here is secret: the probes only build inputs and models that the check documents.
 
-Used by: ``course.grading.a1`` ... ``a4``, ``a6``; ``course.autograde.remote`` (through ``serve``).
+Used by: ``course.grading.a1`` ... ``a6``; ``course.autograde.remote`` (through ``serve``).
 """
 from __future__ import annotations
 
@@ -57,6 +57,48 @@ def scalar_function(c: np.ndarray, d: np.ndarray) -> Callable[[np.ndarray], floa
         return float(np.sum(np.sin(x) * c) + 0.5 * np.sum(x * x * d) + np.tanh(np.sum(x)))
 
     return f
+
+
+@probe
+def call_with_args(fn, *args):
+    """``fn(*args)``: ``{"value": its return value, "args": the arguments as they are afterwards}``,
+    so that a check sees what ``fn`` changed in place (e.g. the running statistics a layer
+    writes into its parameter dict)."""
+    value = fn(*args)
+    return {"value": value, "args": list(args)}
+
+
+def scalar_gradient(c: np.ndarray, d: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
+    """The gradient of ``scalar_function(c, d)``: ``c cos(x) + d x + 1 - tanh(sum(x))**2``."""
+    def grad(x) -> np.ndarray:
+        x = np.asarray(x, dtype=np.float64)
+        return c * np.cos(x) + d * x + (1.0 - np.tanh(np.sum(x)) ** 2)
+
+    return grad
+
+
+@probe
+def optimizer_steps(fn, c, d, w, config, steps):
+    """``steps`` updates ``w, config = fn(w, dw, config)`` on ``scalar_function(c, d)``, ``dw``
+    its gradient at the current ``w`` (an optimizer in the style of CS231n's ``optim.py``).
+
+    Returns ``{"ws": array (steps + 1, *w.shape) of w before the first update, after the first,
+    ..., "config": the config after the last update}``.
+    """
+    grad = scalar_gradient(np.asarray(c, dtype=np.float64), np.asarray(d, dtype=np.float64))
+    w = np.array(w, dtype=np.float64)
+    ws = [w.copy()]
+    for step in range(1, int(steps) + 1):
+        result = fn(w, grad(w), config)
+        if not isinstance(result, (tuple, list)) or len(result) != 2:
+            raise TypeError(f"expected (next_w, config) to be returned, got {type(result).__name__}")
+        w, config = result
+        w = np.array(w, dtype=np.float64, copy=True)
+        if w.shape != ws[0].shape:
+            raise ValueError(f"next_w has shape {w.shape} after step {step}; expected {ws[0].shape}, "
+                             f"the shape of w")
+        ws.append(w)
+    return {"ws": np.stack(ws), "config": config}
 
 
 @probe
