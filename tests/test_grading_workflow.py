@@ -71,8 +71,10 @@ ISSUE_VARIANTS |= {("A2_autograd_modules", "inplace_breaks_autograd")}
 ISSUE_VARIANTS |= {("A1_backprop", "restore_drift")}
 ISSUE_VARIANTS |= {("A3_data_classifiers", n) for n in ("no_relu", "tanh", "relu_on_logits", "float64_items",
                                                          "scalar_label", "no_train_mode")}
-ISSUE_VARIANTS |= {("A4_cnns", n) for n in ("max_pool", "no_pool_branch", "swapped_branches", "extra_relu",
-                                            "double_lr")}
+ISSUE_VARIANTS |= {("A4_cnns", n) for n in ("max_pool", "no_pool_branch", "swapped_branches", "extra_relu")}
+# A4's graded training run and bottleneck block: weights files handed in (or not) with the notebook
+ISSUE_VARIANTS |= {("A4_cnns", n) for n in ("untrained_weights", "weak_weights", "missing_weights",
+                                            "oversized_weights", "no_projection")}
 SERIAL_SUBSET = ["solution", "crash", "lost_metadata", "invalid_json"]
 
 
@@ -84,7 +86,8 @@ class Scenario:
     """A submission: ``build(good, blank)`` makes it from the correct and the blank notebook.
 
     ``scores``: test cells whose intended score differs from full marks (all of them are 0 when
-    ``zero``). ``note``: a phrase the status table must show for it.
+    ``zero``). ``note``: a phrase the status table must show for it. ``files``: changes to the
+    files handed in besides the notebook (``gradingkit.SUBMISSION_FILES``; None leaves one out).
     """
 
     name: str
@@ -93,6 +96,7 @@ class Scenario:
     scores: dict = field(default_factory=dict)
     zero: bool = False
     note: str | None = None
+    files: dict = field(default_factory=dict)
 
     @property
     def student(self) -> str:
@@ -141,11 +145,13 @@ def scenarios() -> list[Scenario]:
     out = []
     for a in ASSIGNMENTS:
         out.append(Scenario("solution", a, lambda good, blank: good))
-        out.append(Scenario("released", a, lambda good, blank: blank, zero=True))
+        out.append(Scenario("released", a, lambda good, blank: blank, zero=True,
+                            files={n: None for n in gradingkit.SUBMISSION_FILES.get(a, {})}))
     for v in WRONG_SUBMISSIONS:
         if v.assignment in ASSIGNMENTS and (full or (v.assignment, v.name) in ISSUE_VARIANTS):
             out.append(Scenario(v.name, v.assignment, lambda good, blank, e=v.edits: gradingkit.edited(good, e),
-                                {k: float(p) for k, p in v.scores.items()}))
+                                {k: float(p) for k, p in v.scores.items()}, files=v.files,
+                                note="not graded" if "oversized" in v.name else None))
     if A1 in ASSIGNMENTS:
         q5 = {"test_numeric_gradient": 0.0}
         out += [
@@ -176,15 +182,21 @@ def _cli(root: Path, command: str, *args: str, env: dict) -> subprocess.Complete
 
 
 def _build(base: Path, kernel_env: dict) -> dict:
+    from unittest import mock
+
     env = {**os.environ, **kernel_env}
     # the gradebooks learn the assignments inside the `grade` runs below (nbgrader generate_assignment)
     course = gradingkit.scratch_course(base / "course", ASSIGNMENTS, ROOT, gradebook=False)
     serial = gradingkit.scratch_course(base / "serial", [A1], ROOT, gradebook=False) if A1 in ASSIGNMENTS else None
-    for s in SCENARIOS:
-        good = gradingkit.answered(s.assignment, course)
-        blank = nbformat.read(course / "assignments" / s.assignment / f"{s.assignment}.ipynb", as_version=4)
-        nb = s.build(good, blank)
-        gradingkit.submit(s.assignment, s.student, nb, course)
+    with mock.patch.dict(os.environ, kernel_env):   # weights files are trained on the stand-in data
+        for a in gradingkit.SUBMISSION_FILES:
+            if a in ASSIGNMENTS:   # the instructor ran the solution: a trained copy in the source folder,
+                gradingkit.write_files(course / "solutions" / a, a)   # which must never reach a student
+        for s in SCENARIOS:
+            good = gradingkit.answered(s.assignment, course)
+            blank = nbformat.read(course / "assignments" / s.assignment / f"{s.assignment}.ipynb", as_version=4)
+            nb = s.build(good, blank)
+            gradingkit.submit(s.assignment, s.student, nb, course, files=s.files)
         if serial and s.assignment == A1 and s.name in SERIAL_SUBSET:
             gradingkit.submit(s.assignment, s.student, nb, serial)
     runs = {}
@@ -232,9 +244,17 @@ def _student(graded, key, student):
 
 
 def _max_points(assignment) -> dict:
+    """The automatically graded test cells and their points."""
     nb = nbformat.read(ROOT / "assignments" / assignment / f"{assignment}.ipynb", as_version=4)
     return {grade_id(c): float(c.metadata.nbgrader["points"]) for c in nb.cells
-            if c.metadata.get("nbgrader", {}).get("grade")}
+            if c.metadata.get("nbgrader", {}).get("grade") and not c.metadata.nbgrader.get("solution")}
+
+
+def _manual(assignment) -> set:
+    """The written answers (manually graded answer cells)."""
+    nb = nbformat.read(ROOT / "assignments" / assignment / f"{assignment}.ipynb", as_version=4)
+    return {grade_id(c) for c in nb.cells
+            if c.metadata.get("nbgrader", {}).get("grade") and c.metadata.nbgrader.get("solution")}
 
 
 # --------------------------------------------------------------------------------------------
@@ -253,9 +273,12 @@ def test_scenario_gets_intended_score(graded, s):
     rows, status = _student(graded, s.assignment, s.student)
     points = _max_points(s.assignment)
     expected = {q: 0.0 if s.zero else s.scores.get(q, p) for q, p in points.items()}
-    got = {r["question"]: r["auto_score"] for r in rows}
+    got = {r["question"]: r["auto_score"] for r in rows if r["question"] in points}
     assert got == expected, status
-    assert not any(r["needs_manual_grade"] for r in rows), rows
+    assert not any(r["needs_manual_grade"] for r in rows if r["question"] in points), rows
+    # written answers wait for the formgrader; left blank (the released text), nbgrader gives 0
+    written = {r["question"]: r["needs_manual_grade"] for r in rows if r["question"] in _manual(s.assignment)}
+    assert written == {q: not s.zero for q in _manual(s.assignment)}, rows
     assert status is not None and status["status"] != "FAILED", status
     assert status["score"] == sum(expected.values())
     if s.note:
@@ -268,7 +291,8 @@ def test_solution_is_clean_and_release_scores_zero_without_errors(graded, assign
     course = Path(graded["course"])
     for student in ("solution", "released"):
         _, status = _student(graded, assignment, student)
-        assert status["status"] == "ok" and not status["notes"], status
+        written = student == "solution" and _manual(assignment)   # written answers: the formgrader's turn
+        assert status["status"] == ("needs manual grade" if written else "ok") and not status["notes"], status
         nb = nbformat.read(course / "autograded" / student / assignment / f"{assignment}.ipynb", as_version=4)
         errors = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs if o.output_type == "error"]
         stderr = [o for c in nb.cells if c.cell_type == "code" and grade_id(c)
