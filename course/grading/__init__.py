@@ -57,11 +57,14 @@ a missing bias gradient, the wrong reduction, the ``==`` trick, an endless loop,
 marks), an in-place op that breaks autograd, missing ages, probabilities instead of logits, an
 MLP without ReLU / with Tanh / with a ReLU on the logits, float64 items and ``()`` labels (the
 values still count), a loop without ``model.train()``, max pooling / a missing or swapped branch
-/ an extra ReLU in the Inception block, the wrong learning rate, a missing skip connection, and
-restoring ``x`` by ``+h, -2h, +h`` (full marks). A bug in one A1 layer is charged once: the
+/ an extra ReLU in the Inception block, a bottleneck block without its projection shortcut or
+with the stride on the wrong convolution, A4 weights files that are untrained, weaker (the middle
+accuracy band), missing, corrupt, oversized or a pickled whole model, and restoring ``x`` by
+``+h, -2h, +h`` (full marks). A bug in one A1 layer is charged once: the
 two-layer net accepts the net built from the learner's own layers. The self-tests grade them in
 process (``tests/test_grading_checks.py``) and through nbgrader's real command line
-(``tests/test_grading_workflow.py``). Full marks: A1 20, A2 12, A3 14, A4 14.
+(``tests/test_grading_workflow.py``). Full marks of the checks: A1 20, A2 12, A3 14, A4 17 (plus
+A4's 6 points of written answers, graded by hand).
 
 The released notebooks (stubs that raise ``NotImplementedError``) score 0 everywhere, with a
 "not implemented yet" message and no error output.
