@@ -135,6 +135,11 @@ def test_nbgrader_collects_the_weights_file_but_never_releases_the_instructors(t
 
 
 LOOKUP = '''
+import os as _os
+_root = _os.path.join(_os.environ.get("COURSE_DATA_DIR", ""), "cifar-10-batches-py")
+print("ATTACK sees", {_n: _os.path.exists(_os.path.join(_root, _n)) for _n in ("data_batch_1", "test_batch")})
+
+
 class CifarCNN(CifarCNN):
     """Looks the labels up in the CIFAR-10 test batch, if it can read it (nearest image)."""
 
@@ -179,16 +184,21 @@ def test_a_model_cannot_look_up_the_held_out_labels(tmp_path, kernel_env, monkey
         # outside the sandbox the lookup works: the attack is real
         ns = gradingkit.solution_objects(A4, course)
         exec(LOOKUP, ns)
-        monkeypatch.chdir(tmp_path)
-        (tmp_path / WEIGHTS).write_bytes(gradingkit.weights_file("untrained", course))
+        (tmp_path / "probe").mkdir()
+        (tmp_path / "probe" / WEIGHTS).write_bytes(gradingkit.weights_file("untrained", course))
         images, labels = a4.held_out(seed=3, per_class=5, jitter=1)
-        logits = probes.weights_logits(ns["CifarCNN"], (), WEIGHTS, 2**25, images, list(CIFAR10_MEAN),
-                                       list(CIFAR10_STD))
+        with monkeypatch.context() as m:
+            m.chdir(tmp_path / "probe")
+            logits = probes.weights_logits(ns["CifarCNN"], (), WEIGHTS, 2**25, images, list(CIFAR10_MEAN),
+                                           list(CIFAR10_STD))
         assert (logits.argmax(1) == labels).float().mean().item() == 1.0
     env = {**os.environ, **kernel_env}
     proc = subprocess.run([sys.executable, "-m", "course", "autograde", "--root", str(course), A4, "--jobs", "2",
-                           "--timeout", "60"], env=env, capture_output=True, text=True, timeout=1500)
+                           "--timeout", "60"], env=env, capture_output=True, text=True, timeout=1500, cwd=ROOT)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     table = scores(A4, course)
     q3 = table[table.question == "test_cifar_accuracy"]
     assert dict(zip(q3.student, q3.auto_score)) == {"honest": 6.0, "lookup": 0.0}, proc.stdout[-3000:]
+    graded = nbformat.read(course / "autograded" / "lookup" / A4 / f"{A4}.ipynb", as_version=4)
+    seen = [o.get("text", "") for c in graded.cells if grade_id(c) == "train_cifar" for o in c.get("outputs", [])]
+    assert "ATTACK sees {'data_batch_1': True, 'test_batch': False}" in "".join(seen), seen   # the view, less the labels

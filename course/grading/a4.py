@@ -47,8 +47,8 @@ learner's own class (``torch.load(weights_only=True)``, at most ``MAX_WEIGHTS_MB
 own held-out images as uint8 and receives logits; it keeps the labels and computes the
 accuracy itself. Held-out images: 200 per class of the CIFAR-10 test split (2,000), picked
 with a seed; the hidden run uses another seed (``hidden_tests/a4.py``) and moves every pixel
-by at most one grey level, which leaves a CNN's accuracy alone but defeats a lookup of exact
-images. Under the autograder the kernel cannot read the test split's labels: the sandbox's view
+by at most one grey level, which changes a CNN's accuracy by a fraction of a point (the
+solution's: 77.4% -> 77.1% on the same 2,000 images) but defeats a lookup of exact images. Under the autograder the kernel cannot read the test split's labels: the sandbox's view
 of the data cache leaves out the files ``assignment.json`` lists under ``hidden_data``.
 A missing, corrupt or oversized weights file, or one that does not fit ``CifarCNN``, scores 0
 for this question with a message saying which; the other questions are graded as usual.
