@@ -33,11 +33,11 @@ from course import grading
 from course.paths import ROOT
 
 sys.path.insert(0, str(ROOT / "bench"))
-from gradingkit import WRONG_SUBMISSIONS  # noqa: E402 - the table of wrong submissions
+from gradingkit import SUBMISSION_FILES, WRONG_SUBMISSIONS, write_files  # noqa: E402 - the table of wrong submissions
 
 # the automatically graded points of each assignment (A5 and A6 also have 6 and 7 points of written
 # answers, graded by hand, which these tests do not score)
-ASSIGNMENTS = {"A1_backprop": 20, "A2_autograd_modules": 12, "A3_data_classifiers": 14, "A4_cnns": 14,
+ASSIGNMENTS = {"A1_backprop": 20, "A2_autograd_modules": 12, "A3_data_classifiers": 14, "A4_cnns": 17,
                "A5_norm_regularisation": 26, "A6_convolution": 20}
 #: test cells that time learner code on purpose (seconds allowed per call, on a busy machine)
 TIMED_CHECKS = {"test_conv_fast": 30.0}
@@ -168,6 +168,22 @@ def short_timeout(monkeypatch):
 
 
 @pytest.fixture(autouse=True)
+def in_scratch_folder(tmp_path, monkeypatch):
+    """Notebooks and checks read and write files next to the notebook (A4's weights): here, a
+    fresh folder per test."""
+    monkeypatch.chdir(tmp_path)
+
+
+def hand_in_files(assignment: str, changes: dict | None, monkeypatch) -> None:
+    """As the autograder runs a submission: the files it hands in (``SUBMISSION_FILES`` with a
+    variant's ``files``) lie in the working folder, and ``NBGRADER_EXECUTION=autograde`` tells
+    the notebook not to train."""
+    if assignment in SUBMISSION_FILES:
+        write_files(Path.cwd(), assignment, changes)
+        monkeypatch.setenv("NBGRADER_EXECUTION", "autograde")
+
+
+@pytest.fixture(autouse=True)
 def one_torch_thread():
     """The notebooks' ungraded demos run in this process too: one thread avoids contention."""
     import torch
@@ -221,7 +237,8 @@ def _tiered(variants) -> list:
 
 
 @pytest.mark.parametrize("variant", _tiered(WRONG_SUBMISSIONS))
-def test_wrong_submission_gets_intended_score(variant, patched_checksums, short_timeout):
+def test_wrong_submission_gets_intended_score(variant, patched_checksums, short_timeout, monkeypatch):
+    hand_in_files(variant.assignment, variant.files, monkeypatch)
     cells = load_cells(variant.assignment)
     graded = grade_in_process(apply_edits(cells, variant.edits))
     expected = {**full_marks(cells), **{k: float(v) for k, v in variant.scores.items()}}
@@ -342,7 +359,8 @@ def test_check_scores_garbage_zero_without_raising_or_stderr(assignment, grade_i
 
 
 @pytest.mark.parametrize("assignment", sorted(ASSIGNMENTS))
-def test_checks_are_fast_and_quiet_on_correct_code(assignment, capfd, patched_checksums):
+def test_checks_are_fast_and_quiet_on_correct_code(assignment, capfd, patched_checksums, monkeypatch):
+    hand_in_files(assignment, None, monkeypatch)
     ns = _solution_namespace(assignment)
     ns["grading"] = grading
     for grade_id, visible, hidden in _check_calls(assignment):
@@ -410,7 +428,8 @@ def test_checks_leave_global_random_state_alone():
     np.random.seed(123)
     with contextlib.redirect_stdout(io.StringIO()):
         grading.a2.gated_linear(_stub)
-        grading.a4.train_steps(_stub)
+        grading.a4.bottleneck_block(_stub)
+        grading.a4.cifar_accuracy(_stub, "a4_cifar_cnn.pt")
         grading.a3.mnist_mlp(_stub)
     assert torch.equal(torch.rand(3), expected_torch)
     assert np.array_equal(np.random.rand(3), expected_np)

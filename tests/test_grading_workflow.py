@@ -84,14 +84,16 @@ ISSUE_VARIANTS |= {("A2_autograd_modules", "inplace_breaks_autograd")}
 ISSUE_VARIANTS |= {("A1_backprop", "restore_drift")}
 ISSUE_VARIANTS |= {("A3_data_classifiers", n) for n in ("no_relu", "tanh", "relu_on_logits", "float64_items",
                                                          "scalar_label", "no_train_mode")}
-ISSUE_VARIANTS |= {("A4_cnns", n) for n in ("max_pool", "no_pool_branch", "swapped_branches", "extra_relu",
-                                            "double_lr")}
+ISSUE_VARIANTS |= {("A4_cnns", n) for n in ("max_pool", "no_pool_branch", "swapped_branches", "extra_relu")}
 ISSUE_VARIANTS |= {("A6_convolution", n) for n in ("no_padding_crop", "wrong_output_size", "flipped_kernel",
                                                    "pool_grad_everywhere", "pool_grad_averaged", "fast_is_naive",
                                                    "sleepy_naive")}
 A6 = "A6_convolution"
 # the new assignment A5: every wrong submission of its table
 ISSUE_VARIANTS |= {(v.assignment, v.name) for v in WRONG_SUBMISSIONS if v.assignment == A5}
+# A4's graded training run and bottleneck block: weights files handed in (or not) with the notebook
+ISSUE_VARIANTS |= {("A4_cnns", n) for n in ("untrained_weights", "weak_weights", "missing_weights",
+                                            "oversized_weights", "no_projection")}
 SERIAL_SUBSET = ["solution", "crash", "lost_metadata", "invalid_json"]
 
 
@@ -103,7 +105,8 @@ class Scenario:
     """A submission: ``build(good, blank)`` makes it from the correct and the blank notebook.
 
     ``scores``: test cells whose intended score differs from full marks (all of them are 0 when
-    ``zero``). ``note``: a phrase the status table must show for it.
+    ``zero``). ``note``: a phrase the status table must show for it. ``files``: changes to the
+    files handed in besides the notebook (``gradingkit.SUBMISSION_FILES``; None leaves one out).
     """
 
     name: str
@@ -112,6 +115,7 @@ class Scenario:
     scores: dict = field(default_factory=dict)
     zero: bool = False
     note: str | None = None
+    files: dict = field(default_factory=dict)
 
     @property
     def student(self) -> str:
@@ -173,11 +177,13 @@ def scenarios() -> list[Scenario]:
     out = []
     for a in ASSIGNMENTS:
         out.append(Scenario("solution", a, lambda good, blank: good))
-        out.append(Scenario("released", a, lambda good, blank: blank, zero=True))
+        out.append(Scenario("released", a, lambda good, blank: blank, zero=True,
+                            files={n: None for n in gradingkit.SUBMISSION_FILES.get(a, {})}))
     for v in WRONG_SUBMISSIONS:
         if v.assignment in ASSIGNMENTS and (full or (v.assignment, v.name) in ISSUE_VARIANTS):
             out.append(Scenario(v.name, v.assignment, lambda good, blank, e=v.edits: gradingkit.edited(good, e),
-                                {k: float(p) for k, p in v.scores.items()}))
+                                {k: float(p) for k, p in v.scores.items()}, files=v.files,
+                                note="not graded" if "oversized" in v.name else None))
     if A1 in ASSIGNMENTS:
         q5 = {"test_numeric_gradient": 0.0}
         out += [
@@ -210,15 +216,21 @@ def _cli(root: Path, command: str, *args: str, env: dict) -> subprocess.Complete
 
 
 def _build(base: Path, kernel_env: dict) -> dict:
+    from unittest import mock
+
     env = {**os.environ, **kernel_env}
     # the gradebooks learn the assignments inside the `grade` runs below (nbgrader generate_assignment)
     course = gradingkit.scratch_course(base / "course", ASSIGNMENTS, ROOT, gradebook=False)
     serial = gradingkit.scratch_course(base / "serial", [A1], ROOT, gradebook=False) if A1 in ASSIGNMENTS else None
-    for s in SCENARIOS:
-        good = gradingkit.answered(s.assignment, course)
-        blank = nbformat.read(course / "assignments" / s.assignment / f"{s.assignment}.ipynb", as_version=4)
-        nb = s.build(good, blank)
-        gradingkit.submit(s.assignment, s.student, nb, course)
+    with mock.patch.dict(os.environ, kernel_env):   # weights files are trained on the stand-in data
+        for a in gradingkit.SUBMISSION_FILES:
+            if a in ASSIGNMENTS:   # the instructor ran the solution: a trained copy in the source folder,
+                gradingkit.write_files(course / "solutions" / a, a)   # which must never reach a student
+        for s in SCENARIOS:
+            good = gradingkit.answered(s.assignment, course)
+            blank = nbformat.read(course / "assignments" / s.assignment / f"{s.assignment}.ipynb", as_version=4)
+            nb = s.build(good, blank)
+            gradingkit.submit(s.assignment, s.student, nb, course, files=s.files)
         if serial and s.assignment == A1 and s.name in SERIAL_SUBSET:
             gradingkit.submit(s.assignment, s.student, nb, serial)
     runs = {}

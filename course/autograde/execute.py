@@ -33,7 +33,7 @@ from nbclient.exceptions import CellTimeoutError, DeadKernelError
 from nbgrader.preprocessors import Execute
 from traitlets import Integer, Unicode
 
-from course.autograde import remote, sandbox, testcells
+from course.autograde import remote, sandbox, staging, testcells
 from course.autograde.notes import add_note, coursedir, error_output, set_fact, where
 
 #: What answer cells must not reach for; a match flags the submission for review (score kept).
@@ -85,6 +85,9 @@ class SafeExecute(Execute):
     hidden_tests = Unicode("", help="Folder of the hidden tests (default: <course root>/hidden_tests).").tag(config=True)
     sandbox = Unicode("auto", help="'auto': bubblewrap where available, else unsandboxed with a warning; "
                                    "'off': never.").tag(config=True)
+    submission_directory = Unicode("", help="Folder of the submission whose declared files (assignment.json) "
+                                            "the kernel gets (default: nbgrader's submitted folder of the "
+                                            "student).").tag(config=True)
 
     def create_kernel_manager(self):
         """Like nbclient's, but the course's grading kernel is found without being installed,
@@ -109,9 +112,15 @@ class SafeExecute(Execute):
         if not os.path.isdir(folder) and any("HIDDEN TESTS" in c.source for c in nb.cells if is_test_cell(c)):
             add_note(nb, f"THE HIDDEN TESTS ARE MISSING ({folder}): only the visible cases were graded")
             self.log.error("The hidden tests are missing (%s): only the visible cases are graded", folder)
-        self._sandbox = sandbox.prepare() if self.sandbox != "off" else {"mode": "unsandboxed", "why": "switched off"}
+        info = (resources or {}).get("nbgrader", {})
+        spec = staging.assignment_spec(root, info["assignment"]) if info.get("assignment") else {}
+        self._sandbox = (sandbox.prepare(hidden_data=spec.get("hidden_data", [])) if self.sandbox != "off"
+                         else {"mode": "unsandboxed", "why": "switched off"})
+        self._give_declared_files(nb, resources, root, spec)
         if self._sandbox.get("file"):
             os.environ[sandbox.ENV] = self._sandbox["file"]
+        previous = os.environ.get("NBGRADER_EXECUTION")
+        os.environ["NBGRADER_EXECUTION"] = "autograde"   # as nbgrader sets it; notebooks skip long work
         set_fact(nb, "sandbox", self._sandbox["mode"])
         if self._sandbox["mode"] != "bwrap":
             self.log.warning("UNSANDBOXED: %s. The submission runs with this user's rights.", self._sandbox.get("why"))
@@ -128,8 +137,39 @@ class SafeExecute(Execute):
             return result
         finally:
             os.environ.pop(sandbox.ENV, None)
+            if previous is None:
+                os.environ.pop("NBGRADER_EXECUTION", None)
+            else:
+                os.environ["NBGRADER_EXECUTION"] = previous
             if self._sandbox.get("file"):
                 sandbox.cleanup(self._sandbox)
+
+    def _give_declared_files(self, nb, resources, root: str, spec: dict) -> None:
+        """Copy the files the assignment declares (``assignment.json``: ``files``, at most
+        ``max_file_mb``) from the student's submission to where the kernel runs: its scratch
+        folder, or (sandbox off) the graded notebook's folder. Always the submitted file, never
+        a copy nbgrader put next to the graded notebook from the source folder."""
+        names = [n for n in staging.declared_files(root, resources["nbgrader"]["assignment"])] if spec else []
+        if not names:
+            return
+        info = resources["nbgrader"]
+        course_dir = coursedir(self)
+        src = self.submission_directory
+        if not src and course_dir is not None:
+            src = course_dir.format_path(course_dir.submitted_directory, info["student"], info["assignment"])
+        work = resources.get("metadata", {}).get("path") or os.getcwd()
+        dest = self._sandbox.get("scratch") or work
+        for name in names:   # nothing of the instructor's may stand in for a missing file
+            with contextlib.suppress(OSError):
+                os.remove(os.path.join(dest, name))
+        if not src or not os.path.isdir(src):
+            return
+        for note in staging.copy_declared(src, dest, names, staging.max_file_bytes(root, info["assignment"])):
+            add_note(nb, note)
+        if self._sandbox.get("mode") == "bwrap" and os.geteuid() == 0:
+            for name in names:
+                with contextlib.suppress(OSError):
+                    os.chown(os.path.join(dest, name), self._sandbox["uid"], self._sandbox["uid"])
 
     def _execute(self, nb, resources, km):
         NotebookClient.__init__(self, nb, km)

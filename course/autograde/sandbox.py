@@ -4,11 +4,14 @@ The grading kernel of a submission runs with:
 
 ==================  =========================================================================
 network             none (a new network namespace with no interfaces but a dead loopback)
-files               its own scratch folder (read-write, empty but for what the assignment
-                    declares) and a read-only Python environment: the system's ``/usr`` and
-                    ``/etc``, the interpreter, the virtual environment and the ``course``
-                    package's own folder. ``solutions/``, ``hidden_tests/``, the gradebook, other
-                    students' submissions and the rest of the course tree do not exist in it.
+files               its own scratch folder (read-write, empty but for the files the
+                    assignment declares, copied from the submission by the executor) and a
+                    read-only Python environment: the system's ``/usr`` and ``/etc``, the
+                    interpreter, the virtual environment and the ``course`` package's own
+                    folder, plus a read-only view of the data cache without the files the
+                    assignment hides (``hidden_data``: the labels the grader evaluates on).
+                    ``solutions/``, ``hidden_tests/``, the gradebook, other students'
+                    submissions and the rest of the course tree do not exist in it.
 user                an unprivileged user id of its own (when the grader runs as root), or the
                     grader's own user mapped in a user namespace (when not)
 processes           a PID namespace: when the kernel ends, every process it started ends too
@@ -50,8 +53,11 @@ def available() -> str | None:
     return None
 
 
-def prepare(limits: dict | None = None) -> dict:
+def prepare(limits: dict | None = None, hidden_data: list[str] | tuple = ()) -> dict:
     """A fresh scratch folder and the launcher's settings for one notebook's kernel.
+
+    ``hidden_data``: paths inside the data cache (``"cifar-10-batches-py/test_batch"``) that the
+    kernel's view of it leaves out, e.g. the labels of a split the grader evaluates on.
 
     Returns the settings (also written to ``<scratch>/../sandbox.json``): ``scratch``,
     ``exchange`` (where grader and kernel swap requests), ``mode`` (``"bwrap"`` or
@@ -67,7 +73,7 @@ def prepare(limits: dict | None = None) -> dict:
                 "why": why, "uid": uid, "readonly": readonly_paths(), "env": {},
                 "limits": {**DEFAULT_LIMITS, **(limits or {})}, "file": str(base / "sandbox.json")}
     if not why:
-        settings["env"] = _data_view(base / "data")
+        settings["env"] = _data_view(base / "data", hidden_data)
         if settings["env"]:
             settings["readonly"].append(str(base / "data"))
     if os.geteuid() == 0 and not why:
@@ -114,11 +120,13 @@ class Watchdog:
                         pass
 
 
-def _data_view(folder: Path) -> dict:
+def _data_view(folder: Path, hidden: list[str] | tuple = ()) -> dict:
     """A read-only view of the course's data for the kernel: ``$COURSE_DATA_DIR`` (and the
     checksum files the data variables name) mirrored into ``folder`` by hard links, in folders
-    anyone may read (the cache itself often sits in a private home folder). Returns the
-    variables that point the kernel at the view."""
+    anyone may read (the cache itself often sits in a private home folder), without the files
+    ``hidden`` names (paths relative to the data folder). Returns the variables that point the
+    kernel at the view."""
+    hidden = {Path(h).as_posix().strip("/") for h in hidden}
     env = {}
     for name in DATA_ENV:
         value = os.environ.get(name)
@@ -132,7 +140,7 @@ def _data_view(folder: Path) -> dict:
             env[name] = str(dest / src.name)
             continue
         for path in src.rglob("*"):
-            if path.is_file() and not path.is_symlink():
+            if path.is_file() and not path.is_symlink() and path.relative_to(src).as_posix() not in hidden:
                 _link(path, dest / path.relative_to(src))
         env[name] = str(dest)
     for path in [folder, *folder.rglob("*")] if folder.exists() else []:
@@ -201,7 +209,8 @@ def command(settings: dict, argv: list[str]) -> list[str]:
     env = {"PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin", "HOME": scratch, "LANG": "C.UTF-8",
            "MPLCONFIGDIR": f"{scratch}/.config/matplotlib", "MPLBACKEND": "Agg", "TMPDIR": "/tmp"}
     for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MALLOC_ARENA_MAX",
-                 "OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE", "COURSE_GRADING_TIMEOUT", "COURSE_DEVICE"):
+                 "OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE", "COURSE_GRADING_TIMEOUT", "COURSE_DEVICE",
+                 "NBGRADER_EXECUTION"):
         if os.environ.get(name):
             env[name] = os.environ[name]
     env.update(settings.get("env", {}))

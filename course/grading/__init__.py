@@ -58,7 +58,9 @@ a missing bias gradient, the wrong reduction, the ``==`` trick, an endless loop,
 marks), an in-place op that breaks autograd, missing ages, probabilities instead of logits, an
 MLP without ReLU / with Tanh / with a ReLU on the logits, float64 items and ``()`` labels (the
 values still count), a loop without ``model.train()``, max pooling / a missing or swapped branch
-/ an extra ReLU in the Inception block, the wrong learning rate, a missing skip connection,
+/ an extra ReLU in the Inception block, the wrong learning rate, a bottleneck block without its projection shortcut or
+with the stride on the wrong convolution, A4 weights files that are untrained, weaker (the middle
+accuracy band), missing, corrupt, oversized or a pickled whole model,
 restoring ``x`` by ``+h, -2h, +h`` (full marks), and A5's unscaled dropout, ``p`` taken as the
 keep probability, batch statistics in batch norm's test mode, a biased or missing running
 variance update, a batch-norm backward pass without the mean and variance paths, a net without
@@ -70,8 +72,8 @@ command line (``tests/test_grading_workflow.py``). A6 adds a naive convolution w
 in its backward pass, with the wrong output-size formula and with a flipped kernel, max-pool
 gradients sent to every element of a window or averaged, a "vectorised" convolution that calls the
 naive one, and one that is slow while its naive version sleeps at the timed size (the grader's
-reference loop bounds the naive time: no speed points). Full marks: A1 20, A2 12, A3 14, A4 14, A5 26, A6 20
-(plus 6 and 7 points of written answers, graded by hand in the formgrader).
+reference loop bounds the naive time: no speed points). Full marks of the checks: A1 20, A2 12, A3 14, A4 17, A5 26, A6 20
+(plus the written answers of A4, A5 and A6, graded by hand in the formgrader).
 
 The released notebooks (stubs that raise ``NotImplementedError``) score 0 everywhere, with a
 "not implemented yet" message and no error output.

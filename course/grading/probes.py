@@ -15,12 +15,14 @@ autograder ``serve`` looks it up in the kernel by name (``course.autograde.remot
 
 Nothing here is secret: the probes only build inputs and models that the check documents.
 
-Used by: ``course.grading.a1`` ... ``a6``; ``course.autograde.remote`` (through ``serve``).
+Used by: ``course.grading.a1`` ... ``a6`` (A4's graded training run: ``weights_info``,
+``weights_logits``); ``course.autograde.remote`` (through ``serve``).
 """
 from __future__ import annotations
 
 import io
 import os
+import re
 from pathlib import Path
 from typing import Callable
 
@@ -248,14 +250,14 @@ def module_parameters(cls, args, seed):
 
 @probe
 def module_run(cls, args, seed, x, g=None, state=None, train=None):
-    """Build ``cls(*args)``, load ``state`` (parameter name -> tensor; strict), set train/eval
-    mode when ``train`` is given, run ``out = model(x)`` and, with ``g``, backpropagate
+    """Build ``cls(*args)``, load ``state`` (parameter or buffer name -> tensor, e.g. a
+    BatchNorm's ``running_mean``; every name must exist), set train/eval mode when ``train`` is given, run ``out = model(x)`` and, with ``g``, backpropagate
     ``sum(out * g)``. Returns ``{"out", "x_grad", "grads": {name: grad or None}}``, or
     ``{"out", "backward_error"}`` when only the backward pass fails."""
     torch = _torch()
     model = build(cls, tuple(args), seed)
     if state is not None:
-        own = dict(model.named_parameters())
+        own = {**dict(model.named_buffers()), **dict(model.named_parameters())}
         with torch.no_grad():
             for name, value in state.items():
                 own[name].copy_(value)
@@ -368,6 +370,92 @@ def train_epochs(fn, arch, state, X, y, batch_size, lr, momentum, epochs, seed):
         for _ in range(epochs - 1):
             fn(model, loader, optimizer, "cpu")
     return {"first": first, "state1": after_one, "final": _state(model), "modes": modes}
+
+
+# --------------------------------------------------------------------------------------------
+# Submitted weights: a state-dict file loaded into the learner's own module
+# --------------------------------------------------------------------------------------------
+class WeightsProblem(ValueError):
+    """What is wrong with a weights file (not with the learner's code): the message says it."""
+
+
+def load_weights(cls, args, path, max_bytes):
+    """``cls(*args)`` in eval mode with the state dict of the file ``path`` loaded (strictly).
+
+    ``path`` is a bare file name in the working folder (the notebook's folder; under the
+    autograder the kernel's scratch folder, where the grader put the submitted file). The file
+    is read with ``torch.load(..., weights_only=True)``, which refuses anything but tensors and
+    plain containers, so loading it cannot run code. Raises ``WeightsProblem`` saying what is
+    wrong with the file (missing, larger than ``max_bytes``, unreadable, not a state dict, names
+    or shapes that do not fit the module); errors of the learner's class propagate.
+    """
+    torch = _torch()
+    if not isinstance(path, str) or not path or os.path.basename(path) != path or path.startswith("."):
+        raise WeightsProblem(f"expected the bare name of a file next to the notebook, got {path!r}")
+    model = build(cls, tuple(args), 0)
+    if not isinstance(model, torch.nn.Module):
+        raise TypeError(f"{getattr(cls, '__name__', 'it')}(...) is not an nn.Module")
+    if not os.path.isfile(path):
+        raise WeightsProblem(f"found no weights file {path} next to the notebook: save it with "
+                             f"torch.save(model.state_dict(), {path!r}) and hand it in with the notebook")
+    size = os.path.getsize(path)
+    if size > max_bytes:
+        raise WeightsProblem(f"the weights file {path} is {size / 2**20:.1f} MiB, more than the "
+                             f"{max_bytes / 2**20:g} MiB allowed")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # noqa: BLE001 - a corrupt file, or one that holds objects
+        text = re.sub(r"\x1b\[[0-9;]*m", "", str(err))
+        if "Weights only load failed" in text or "Unsupported global" in text:
+            found = re.search(r"Unsupported global: GLOBAL ([\w.]+)", text)
+            why = (f"it holds pickled Python objects{' (' + found.group(1) + ')' if found else ''}, which "
+                   f"weights_only loading refuses: did you save the whole model?")
+        else:
+            why = (text.strip().split(". ")[0][:160] or type(err).__name__) + ": not a complete file written by torch.save"
+        raise WeightsProblem(f"the weights file {path} could not be read with torch.load(weights_only=True): "
+                             f"{why}; save model.state_dict() with torch.save") from None
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise WeightsProblem(f"the weights file {path} holds {type(state).__name__}, not a state dict of "
+                             f"tensors: save model.state_dict()")
+    try:
+        model.load_state_dict(state)   # strict: every name and shape must fit the module
+    except RuntimeError as err:
+        why = " ".join(str(err).split())[:300]
+        raise WeightsProblem(f"the weights in {path} do not fit {getattr(cls, '__name__', 'the model')}(): "
+                             f"{why}") from None
+    return model.eval()
+
+
+@probe
+def weights_info(cls, args, path, max_bytes):
+    """Load the weights file into ``cls(*args)`` (``load_weights``): ``{"bytes", "parameters"}``,
+    or ``{"problem": why}`` when the file is missing or does not fit (the learner's class
+    raising is an error of the probe, as usual)."""
+    try:
+        model = load_weights(cls, args, path, max_bytes)
+    except WeightsProblem as err:
+        return {"problem": str(err)}
+    return {"bytes": os.path.getsize(path), "parameters": sum(int(p.numel()) for p in model.parameters())}
+
+
+@probe
+def weights_logits(cls, args, path, max_bytes, images, mean, std, batch_size=250):
+    """The logits of ``cls(*args)`` with the weights file loaded (eval mode, no autograd) for
+    uint8 images (N, C, H, W), scaled to [0, 1] and normalised per channel with ``mean`` and
+    ``std``, ``batch_size`` images at a time: (N, classes), float32."""
+    torch = _torch()
+    model = load_weights(cls, args, path, max_bytes)
+    mean = torch.as_tensor(mean, dtype=torch.float32).reshape(1, -1, 1, 1)
+    std = torch.as_tensor(std, dtype=torch.float32).reshape(1, -1, 1, 1)
+    out = []
+    with torch.no_grad():
+        for start in range(0, len(images), int(batch_size)):
+            x = (torch.as_tensor(images[start:start + int(batch_size)]).float() / 255 - mean) / std
+            logits = model(x)
+            if not isinstance(logits, torch.Tensor):
+                raise TypeError(f"forward returned {type(logits).__name__}, not a tensor of logits")
+            out.append(logits.detach().float())
+    return torch.cat(out)
 
 
 # --------------------------------------------------------------------------------------------
