@@ -3,14 +3,14 @@
 ===========================  ==============================================  ==========
 function                     what                                            lessons
 ===========================  ==============================================  ==========
-``curves``                   one or more series against epochs/steps          01-14
-``LivePlot``                 training curves updating in place                10-14
+``curves``                   one or more series against epochs/steps          01-16
+``LivePlot``                 training curves updating in place                10-16
 ``loss_surface``             3D surface (and contours) of a loss over 2 knobs 01
-``image_grid``               images with labels                               10-15
-``confusion_matrix``         counts of true vs predicted classes              14
+``image_grid``               images with labels                               10-17
+``confusion_matrix``         counts of true vs predicted classes              15
 ``decision_boundary``        a classifier's regions for two features          07-08
 ``timing_bars``              bar chart of timings                             00, 05
-``grad_norms``               gradient norm per layer (log scale)              13
+``grad_norms``               gradient norm per layer (log scale)              14
 ``layer_histograms``         histograms of values per layer, one row per net  11
 ===========================  ==============================================  ==========
 """
