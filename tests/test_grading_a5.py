@@ -210,3 +210,21 @@ def test_call_with_args_returns_what_the_function_changed(sol):
     run = probes.call_with_args(sol["batchnorm_forward"], np.arange(6.0).reshape(3, 2), np.ones(2), np.zeros(2), param)
     assert set(run["args"][3]) == {"mode", "running_mean", "running_var"}
     assert np.allclose(run["args"][3]["running_mean"], 0.1 * np.array([2.0, 3.0]))
+
+
+# --------------------------------------------------------------------------------------------
+# Written answers
+# --------------------------------------------------------------------------------------------
+def test_written_answers_are_not_scanned_as_code():
+    """A written answer may mention ``../``, ``subprocess`` or start a line with ``%``: prose that
+    never runs is not flagged for review; the same text in an answer code cell is."""
+    import nbformat
+
+    from course.autograde.execute import review_flags
+
+    text = "% of units dropped\nSee ../notes and subprocess docs; course.grading is the grader."
+    answer = {"nbgrader": {"grade": True, "solution": True, "grade_id": "w", "points": 2}}
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell(text, metadata=answer)])
+    assert review_flags(nb) == []
+    nb.cells.append(nbformat.v4.new_code_cell(text, metadata={"nbgrader": {"solution": True, "grade_id": "c"}}))
+    assert set(review_flags(nb)) >= {"course internals", "files outside the working folder", "subprocesses"}

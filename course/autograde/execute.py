@@ -52,6 +52,14 @@ def suspicious(source: str) -> list[str]:
     return [what for what, pattern in SUSPICIOUS.items() if re.search(pattern, source, re.M)]
 
 
+def review_flags(nb) -> list[str]:
+    """What the answer *code* cells of ``nb`` reach for (``SUSPICIOUS``); written answers
+    (markdown answer cells) are prose and never run, so they are not scanned."""
+    return sorted({what for cell in nb.cells
+                   if cell.get("cell_type") == "code" and cell.get("metadata", {}).get("nbgrader", {}).get("solution")
+                   for what in suspicious(cell.source)})
+
+
 def is_test_cell(cell) -> bool:
     meta = cell.get("metadata", {}).get("nbgrader", {})
     return cell.get("cell_type") == "code" and bool(meta.get("grade")) and not meta.get("solution")
@@ -124,8 +132,7 @@ class SafeExecute(Execute):
         set_fact(nb, "sandbox", self._sandbox["mode"])
         if self._sandbox["mode"] != "bwrap":
             self.log.warning("UNSANDBOXED: %s. The submission runs with this user's rights.", self._sandbox.get("why"))
-        review = sorted({what for cell in nb.cells if cell.get("metadata", {}).get("nbgrader", {}).get("solution")
-                         for what in suspicious(cell.source)})
+        review = review_flags(nb)
         if review:
             set_fact(nb, "review", review)
         try:
