@@ -20,8 +20,10 @@ Figures (comparisons are measured side by side in one run, so machine load hits 
    (``bench/gradingkit.benchmark``): seconds, ratio, and whether the scores are identical;
 5. ``import course`` in a fresh process, and an exercise check's latency (first call in a fresh
    process, and warm);
-6. on a GPU: lesson 12's seconds to 99%, and lesson 16's fast ResNet: seconds and CIFAR-10 test
-   accuracy ("not measured (no GPU)" without one).
+6. on a GPU (``make gpu-check``): lesson 12 in full (seconds to 99%), lesson 16's fast ResNet in full
+   (CIFAR-10 test accuracy with and without flip averaging, seconds), the ``gpu``-marked tests
+   (``pytest -m gpu``) and lesson 16's DDP script with ``torchrun``, one process per GPU, with the
+   GPU's name; without CUDA it says so and records "not measured (no GPU)", never a number.
 
 The real datasets come from the course's data cache (``COURSE_DATA_DIR`` or ``--data-dir``).
 Numbers depend on the machine and on how busy it is: each result carries the date, the machine and
@@ -315,32 +317,161 @@ def fig_5_latency(args) -> dict:
                         "check_warm_calls": len(warm), "torch_threads": torch.get_num_threads()}}
 
 
-def fig_6_gpu(args) -> dict:
-    """On a GPU: lesson 12's seconds to 99%, lesson 16's fast ResNet seconds and accuracy."""
+# Figure 6 (`make gpu-check`): what only a CUDA machine can measure, in one call of a few minutes
+GPU_DDP_EPOCHS = 5        # epochs of the DDP script on the GPUs (one process per GPU)
+GPU_DDP_WIDTH = 16        # its network's width, as lesson 16 uses it on several GPUs
+GPU_PARTS = ("lesson 12 seconds to 99%", "lesson 16 fast ResNet", "pytest -m gpu", "DDP with torchrun")
+
+
+def gpu_names() -> list[str]:
+    """Names of the CUDA GPUs torch sees ([] without CUDA)."""
     import torch
 
     if not torch.cuda.is_available():
-        return {"result": f"lesson 12 seconds to 99%: {NO_GPU}; lesson 16 fast ResNet: {NO_GPU}",
-                "value": None, "details": {"cuda_available": False}}
-    l12 = lesson_seconds_to_99(find_one(LESSON_12), "cuda", args.tiny)
+        return []
+    return [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())]
+
+
+def _safely(part, *args) -> dict:
+    """Run one part of figure 6; a failure becomes its result instead of losing the others."""
+    try:
+        return part(*args)
+    except Exception as err:  # noqa: BLE001 - report it, measure the rest
+        return {"result": f"failed: {type(err).__name__}: {err}"}
+
+
+def lesson16_text(status: str, metrics: dict, error: str | None = None) -> str:
+    """One line from lesson 16's recorded metrics: accuracy with and without flip averaging, seconds."""
+    if status != "ok":
+        return f"failed: {error}"
+    acc, tta = metrics.get("fast_test_acc"), metrics.get("fast_tta_acc")
+    secs, mode = metrics.get("fast_seconds"), metrics.get("fast_run")
+    if acc is None:
+        return f"the lesson recorded no fast_test_acc (recorded: {metrics})"
+    text = f"{acc:.2%} CIFAR-10 test accuracy"
+    if tta is not None:
+        text += f", {tta:.2%} with flip averaging"
+    if secs is not None:
+        text += f", {secs:.0f} s of training"
+    return text + (f" ({mode} run)" if mode else "")
+
+
+def _lesson16_gpu(tiny: bool) -> dict:
     path = find_one(LESSON_16)
     if path is None:
-        l16 = {"result": "not measured (lesson 16 is missing)"}
+        return {"result": "not measured (lesson 16 is missing)"}
+    r = run_lesson(path, "cuda", smoke=tiny, out=RUNS_DIR / "cuda")
+    # lesson 16 records fast_test_acc, fast_tta_acc, fast_seconds and fast_run ("full" or "reduced-cpu")
+    return {"result": lesson16_text(r.status, r.metrics, r.error), "value": r.metrics.get("fast_tta_acc"),
+            "details": {"status": r.status, "run_seconds": r.seconds, "metrics": r.metrics}}
+
+
+def junit_counts(xml_text: str) -> dict:
+    """passed / failed / errors / skipped / seconds of a pytest ``--junitxml`` report."""
+    import xml.etree.ElementTree as ET
+
+    root = ET.fromstring(xml_text)
+    suites = [root] if root.tag == "testsuite" else root.findall("testsuite")
+    counts = {"tests": 0, "failures": 0, "errors": 0, "skipped": 0, "time": 0.0}
+    for suite in suites:
+        for key in counts:
+            counts[key] += type(counts[key])(suite.get(key, 0))
+    passed = counts["tests"] - counts["failures"] - counts["errors"] - counts["skipped"]
+    return {"passed": passed, "failed": counts["failures"], "errors": counts["errors"],
+            "skipped": counts["skipped"], "seconds": round(counts["time"], 1)}
+
+
+def gpu_tests(paths: list[str] | None = None, out: Path | None = None) -> dict:
+    """``pytest -m gpu`` in a fresh process; counts from its JUnit report."""
+    out = out or RUNS_DIR / "gpu-tests.xml"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.unlink(missing_ok=True)
+    cmd = [sys.executable, "-m", "pytest", "-m", "gpu", "-q", "-p", "no:cacheprovider",
+           f"--junitxml={out}", *(paths or ["tests"])]
+    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=1200)
+    if not out.exists():
+        tail = (proc.stdout + proc.stderr).strip().splitlines()[-5:]
+        return {"result": f"failed: pytest exited with {proc.returncode} and wrote no report: {' | '.join(tail)}"}
+    c = junit_counts(out.read_text())
+    text = f"{c['passed']} passed, {c['failed'] + c['errors']} failed, {c['skipped']} skipped"
+    if proc.returncode not in (0, 5):  # 5: nothing collected
+        text += f" (pytest exit status {proc.returncode})"
+    return {"result": text, "value": c["passed"], "details": {**c, "returncode": proc.returncode,
+                                                              "command": " ".join(cmd[1:])}}
+
+
+def ddp_summary(folder: Path) -> dict:
+    """What the ranks of ``ddp_cifar.py --out folder`` wrote: identical weights, seconds, accuracy."""
+    ranks = [json.loads(p.read_text()) for p in sorted(folder.glob("rank*.json"))]
+    if not ranks:
+        return {"result": f"failed: no rank*.json in {folder}"}
+    rank0 = next(r for r in ranks if r["rank"] == 0)
+    identical = len({r["weights_sha256"] for r in ranks}) == 1
+    seconds = max(r["seconds"] for r in ranks)
+    text = (f"{len(ranks)} process(es), backend {rank0['backend']}, {rank0['steps']} steps in "
+            f"{seconds:.1f} s")
+    if rank0.get("test_acc") is not None:
+        text += f", test accuracy {rank0['test_acc']:.2%} ({rank0['test_size']} images)"
+    text += ", weights identical on every rank" if identical else ", WEIGHTS DIFFER between ranks"
+    return {"result": text, "value": seconds, "details": {
+        "processes": len(ranks), "backend": rank0["backend"], "devices": [r["device"] for r in ranks],
+        "steps": rank0["steps"], "seconds": seconds, "test_acc": rank0.get("test_acc"),
+        "identical_weights": identical}}
+
+
+def ddp_run(nproc: int, out: Path, *, backend: str = "auto", data: str = "cifar10", epochs: int = 1,
+            steps: int = 0, width: int = GPU_DDP_WIDTH, extra: list[str] | None = None) -> dict:
+    """Lesson 16's DDP script with torchrun, ``nproc`` processes; its summary (``ddp_summary``)."""
+    import shutil
+
+    shutil.rmtree(out, ignore_errors=True)
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={nproc}",
+           str(ROOT / "notebooks" / "scripts" / "ddp_cifar.py"), "--data", data, "--backend", backend,
+           "--epochs", str(epochs), "--steps", str(steps), "--width", str(width), "--out", str(out),
+           *(extra or [])]
+    env = {**os.environ, "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1")}
+    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, env=env, timeout=1800)
+    if proc.returncode != 0:
+        tail = (proc.stdout + proc.stderr).strip().splitlines()[-5:]
+        return {"result": f"failed: torchrun exited with {proc.returncode}: {' | '.join(tail)}"}
+    summary = ddp_summary(out)
+    summary.setdefault("details", {})["command"] = "torchrun " + " ".join(cmd[3:])
+    return summary
+
+
+def fig_6_gpu(args) -> dict:
+    """On a CUDA machine (``make gpu-check``): lesson 12 in full (seconds to 99%), lesson 16's fast
+    ResNet in full (accuracy with and without flip averaging, seconds), the ``gpu``-marked tests,
+    and the DDP script with torchrun, one process per GPU. Without CUDA: says so, measures nothing."""
+    names = gpu_names()
+    if not names:
+        print(f"  NO GPU: torch.cuda.is_available() is False on this machine, so figure 6 measures "
+              f"nothing and records '{NO_GPU}'. Run `make gpu-check DATA=dir` on a machine with an "
+              f"NVIDIA GPU and CUDA.", flush=True)
+        return {"result": "; ".join(f"{part}: {NO_GPU}" for part in GPU_PARTS), "value": None,
+                "details": {"cuda_available": False, **{part: NO_GPU for part in GPU_PARTS}}}
+    gpus = f"{len(names)} x {names[0]}" if len(set(names)) == 1 else ", ".join(names)
+    print(f"  GPU(s): {gpus}", flush=True)
+    print("  lesson 12 in full on cuda ...", flush=True)
+    l12 = _safely(lesson_seconds_to_99, find_one(LESSON_12), "cuda", args.tiny)
+    print(f"    {l12['result']}\n  lesson 16 in full on cuda ...", flush=True)
+    l16 = _safely(_lesson16_gpu, args.tiny)
+    print(f"    {l16['result']}\n  pytest -m gpu ...", flush=True)
+    tests = _safely(gpu_tests)
+    print(f"    {tests['result']}\n  DDP script, {len(names)} process(es) ...", flush=True)
+    if args.tiny:
+        ddp = _safely(lambda: ddp_run(len(names), RUNS_DIR / "ddp-gpu", data="synthetic", steps=5, width=4))
     else:
-        r = run_lesson(path, "cuda", smoke=args.tiny, out=RUNS_DIR / "cuda")
-        m = r.metrics  # lesson 16 records fast_test_acc, fast_seconds, fast_run ("full" or "reduced-cpu")
-        acc, secs, mode = m.get("fast_test_acc"), m.get("fast_seconds"), m.get("fast_run")
-        if r.status != "ok":
-            text = f"failed: {r.error}"
-        elif acc is None:
-            text = f"the lesson recorded no fast_test_acc (recorded: {m})"
-        else:
-            text = (f"{acc:.2%} CIFAR-10 test accuracy" + (f" in {secs:.0f} s of training" if secs else "")
-                    + (f" ({mode} run)" if mode else ""))
-        l16 = {"result": text, "details": {"status": r.status, "run_seconds": r.seconds, "metrics": r.metrics}}
-    return {"result": f"lesson 12: {l12['result']}; lesson 16 fast ResNet: {l16['result']}",
+        ddp = _safely(lambda: ddp_run(len(names), RUNS_DIR / "ddp-gpu", epochs=GPU_DDP_EPOCHS))
+    print(f"    {ddp['result']}", flush=True)
+    parts = dict(zip(GPU_PARTS, (l12, l16, tests, ddp)))
+    import torch
+
+    return {"result": f"{gpus}: " + "; ".join(f"{k}: {v['result']}" for k, v in parts.items()),
             "value": l12.get("value"), "unit": "s",
-            "details": {"gpu": torch.cuda.get_device_name(0), "lesson_12": l12, "lesson_16": l16}}
+            "details": {"gpus": names, "torch_cuda": torch.version.cuda,
+                        "capability": ".".join(map(str, torch.cuda.get_device_capability(0))),
+                        **{k: {kk: vv for kk, vv in v.items() if kk != "value"} for k, v in parts.items()}}}
 
 
 FIGURES = {
@@ -349,7 +480,8 @@ FIGURES = {
     3: ("MNIST epoch: in-memory iterator vs DataLoader + ToTensor (real data)", fig_3_loaders),
     4: ("Autograde 40 submissions: plain nbgrader vs make autograde JOBS=2", fig_4_autograde),
     5: ("`import course` and an exercise check's latency", fig_5_latency),
-    6: ("GPU: lesson 12 seconds to 99%, lesson 16 fast ResNet", fig_6_gpu),
+    6: ("GPU (make gpu-check): lesson 12 seconds to 99%, lesson 16 fast ResNet, pytest -m gpu, DDP",
+        fig_6_gpu),
 }
 
 

@@ -121,6 +121,32 @@ def per_class_accuracy(y: torch.Tensor, y_hat: torch.Tensor, classes: Sequence[s
     return pd.Series(acc, index=names, name="accuracy")
 
 
+def confusion_matrix(y: torch.Tensor, y_hat: torch.Tensor, num_classes: int | None = None) -> torch.Tensor:
+    """Counts of (true class, predicted class) pairs (lesson 15).
+
+    Args:
+        y, y_hat: true and predicted labels, (N,) integer tensors (or anything ``as_tensor`` takes).
+        num_classes: C; default one more than the largest label seen.
+
+    Returns:
+        (C, C) int64 tensor on the CPU: entry ``[i, j]`` counts the images of true class i that
+        were predicted as j, so row i sums to the number of images of class i and the diagonal
+        holds the correct predictions.
+    """
+    y = torch.as_tensor(y).long().cpu().reshape(-1)
+    y_hat = torch.as_tensor(y_hat).long().cpu().reshape(-1)
+    if y.shape != y_hat.shape:
+        raise ValueError(f"y has {len(y)} labels but y_hat has {len(y_hat)}.")
+    if num_classes is None:
+        num_classes = int(max(y.max(), y_hat.max())) + 1 if len(y) else 0
+    if len(y) and (min(y.min(), y_hat.min()) < 0 or max(y.max(), y_hat.max()) >= num_classes):
+        raise ValueError(f"labels must lie in 0..{num_classes - 1}, got {int(min(y.min(), y_hat.min()))}"
+                         f"..{int(max(y.max(), y_hat.max()))}.")
+    counts = torch.zeros(num_classes, num_classes, dtype=torch.long)
+    counts.index_put_((y, y_hat), torch.ones_like(y), accumulate=True)
+    return counts
+
+
 def save_checkpoint(path: str | os.PathLike, model: nn.Module, **extra) -> Path:
     """Save ``model.state_dict()`` and ``extra`` (epoch, accuracy, ...) atomically to ``path``."""
     path = Path(path)

@@ -131,7 +131,8 @@ def test_the_lesson_pipeline_calls_the_learners_functions():
     path = next((ROOT / "notebooks").glob("17_*.ipynb"))
     code = "\n".join(c.source for c in nbformat.read(path, as_version=4).cells if c.cell_type == "code")
     pipeline = code[code.index("def new_model"):]
-    assert "replace_head(net, 10)" in pipeline
+    assert "replace_head(net, len(CLASSES))" in pipeline       # both paths: ImageNet and offline
+    assert "replace_head(architecture(), len(CLASSES))" in pipeline   # the restored copy too
     assert "freeze_backbone(new_model(" in pipeline
     assert ".fc = nn.Linear" not in pipeline                     # no private head replacement
     assert "head = nn.Linear(512, 10)" not in pipeline           # the head trained is the learner's
