@@ -231,8 +231,8 @@ def _build(base: Path, kernel_env: dict) -> dict:
             blank = nbformat.read(course / "assignments" / s.assignment / f"{s.assignment}.ipynb", as_version=4)
             nb = s.build(good, blank)
             gradingkit.submit(s.assignment, s.student, nb, course, files=s.files)
-        if serial and s.assignment == A1 and s.name in SERIAL_SUBSET:
-            gradingkit.submit(s.assignment, s.student, nb, serial)
+            if serial and s.assignment == A1 and s.name in SERIAL_SUBSET:
+                gradingkit.submit(s.assignment, s.student, nb, serial)
     runs = {}
     if A1 in ASSIGNMENTS:
         runs[A1] = _cli(course, "autograde", A1, "--jobs", "2", "--timeout", str(TIMEOUT),
