@@ -20,7 +20,7 @@ from course.grading import a6
 from course.paths import ROOT
 
 sys.path.insert(0, str(ROOT / "tests"))
-from test_grading_checks import _solution_namespace  # noqa: E402
+from test_grading_checks import _solution_namespace, one_torch_thread  # noqa: E402,F401 - autouse fixture
 
 A6 = "A6_convolution"
 
@@ -29,16 +29,6 @@ A6 = "A6_convolution"
 def sol() -> dict:
     """The solution's setup and answer cells, executed."""
     return _solution_namespace(A6)
-
-
-@pytest.fixture(autouse=True)
-def one_torch_thread():
-    import torch
-
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
 
 
 def test_solution_layers_get_full_marks_with_hidden_cases(sol, capsys):

@@ -481,18 +481,9 @@ def net_loss(fn, *layers, points: float = 5, hidden: bool = False) -> float:
             continue
         reference = _torch_net(X, y, params, mask / (1 - p), reg)
         ok, value = q.run("call", fn, X, y, params, p, dseed, reg, label=label)
-        got = q.unpack(value, ["loss", "grads"], label) if ok else None
-        if got is None:
+        answers = q.loss_and_grads(value, NET_KEYS, label, NET_PARTS) if ok else None
+        if answers is None:
             continue
-        grads = got[1]
-        answers = {"loss": got[0]}
-        for k in NET_KEYS:
-            try:
-                answers[k] = grads[k]
-            except Exception:  # noqa: BLE001 - not a dict, or the key is missing
-                keys = sorted(map(str, grads)) if isinstance(grads, dict) else "?"
-                q.record(NET_PARTS[k], False, f"{label}: grads[{k!r}] is missing (grads is a "
-                                              f"{type(grads).__name__} with keys {keys})")
         own = None
         for k, answer in answers.items():
             why = compare(answer, reference[k], ATOL, RTOL)

@@ -321,6 +321,23 @@ class Question:
                               f"({', '.join(names)}), got {check.describe(value)}")
         return None
 
+    def loss_and_grads(self, value: Any, keys: tuple[str, ...], label: str,
+                       part_of: dict[str, str] | None = None) -> dict[str, Any] | None:
+        """Split a returned ``(loss, grads)`` into ``{"loss": loss, key: grads[key], ...}``; a key
+        missing from ``grads`` fails its part (``part_of[key]``, else the key) and is left out."""
+        got = self.unpack(value, ["loss", "grads"], label)
+        if got is None:
+            return None
+        answers, grads = {"loss": got[0]}, got[1]
+        for k in keys:
+            try:
+                answers[k] = grads[k]
+            except Exception:  # noqa: BLE001 - not a dict, or the key is missing
+                names = sorted(map(str, grads)) if isinstance(grads, dict) else "?"
+                self.record((part_of or {}).get(k, k), False, f"{label}: grads[{k!r}] is missing (grads "
+                                                              f"is a {type(grads).__name__} with keys {names})")
+        return answers
+
     # -- the report --------------------------------------------------------------------------
     def earned(self) -> float:
         return sum(p.points for p in self.parts.values() if p.failed == 0 and p.passed > 0)
