@@ -38,6 +38,7 @@ help:
 	@echo "make autograde A=A1_backprop JOBS=2 [STUDENT=s]   grade submitted/ in parallel (in a sandbox)"
 	@echo "make feedback / make grades           feedback HTML / grades CSV and plot"
 	@echo "make bench       benchmarks -> bench/results.md and README (ONLY=N, TINY=1)"
+	@echo "make gpu-check DATA=dir   on a CUDA machine: lessons 12 and 16 in full, pytest -m gpu, DDP -> bench/results.*"
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -94,9 +95,16 @@ clean:
 # Full runs write bench/results.md + results.json and README.md's performance block.
 ONLY ?=
 TINY ?=
-.PHONY: bench
+.PHONY: bench gpu-check
 bench: $(STAMP)
 	MPLBACKEND=Agg $(PY) bench/run.py $(if $(ONLY),--only $(ONLY)) $(if $(TINY),--tiny) $(if $(DATA),--data-dir $(DATA))
+
+# One command for a CUDA machine (bench/run.py figure 6, a few minutes given the data): lesson 12 in
+# full (seconds to 99%), lesson 16's fast ResNet in full (accuracy with and without flip averaging,
+# seconds), `pytest -m gpu`, and the DDP script with torchrun on every GPU; the numbers and the GPU's
+# name go to bench/results.* Without CUDA it says so and records "not measured (no GPU)".
+gpu-check: $(STAMP)
+	MPLBACKEND=Agg $(PY) bench/run.py --only 6 $(if $(TINY),--tiny) $(if $(DATA),--data-dir $(DATA))
 
 # Instructors: nbgrader assignments (README "For instructors"; nbgrader_config.py holds the settings)
 #   make assignments [A=A1_backprop]          solutions/ -> assignments/ (student versions; commit them)

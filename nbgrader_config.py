@@ -22,7 +22,9 @@ status table on top) grade the same way:
   `OverwriteCells.add_missing_cells`); edited test cells are restored by nbgrader as always;
 * what went wrong is written into a "Grading notes" cell at the top of the graded notebook
   (`GradingNotes`), so formgrader and the feedback show it;
-* feedback never shows hidden tests (`HideHiddenTests`).
+* each written answer is followed by its model answer and rubric from the source notebook, for
+  the formgrader (`ShowRubrics`);
+* feedback never shows hidden tests or rubrics (`HideHiddenTests`).
 """
 import os
 
@@ -37,7 +39,37 @@ c.CourseDirectory.source_directory = "solutions"
 c.CourseDirectory.release_directory = "assignments"
 c.CourseDirectory.db_url = "sqlite:///" + os.path.join(HERE, "gradebook.db")
 c.CourseDirectory.ignore = [".ipynb_checkpoints", "*.pyc", "__pycache__", "feedback", "checkpoints",
-                            "*.pt"]
+                            "assignment.json"]
+
+
+def _source_copies_of_handed_in_files():
+    """Absolute paths of the files students hand in besides their notebooks (``files`` in
+    ``solutions/<A>/assignment.json``: A4's ``a4_cifar_cnn.pt``) as they would lie in the
+    source folder, where running the solution writes the instructor's own copy.
+
+    Such a file must travel with a submission through `nbgrader submit` and `collect`, but the
+    instructor's copy must never be released, nor put over a student's file by `autograde`.
+    nbgrader reads `CourseDirectory.ignore` in two ways: copies between folders (submit,
+    collect, fetch) match each entry against the bare file name, so an absolute path never
+    matches there; releasing and autograding glob each entry in the file's folder, where an
+    absolute path stands for itself. nbgrader spells the source folder "<root>/solutions/./<A>",
+    hence both spellings. tests/test_grading_a4.py checks both sides with nbgrader itself.
+    """
+    import glob
+    import json
+
+    paths = []
+    for spec in sorted(glob.glob(os.path.join(HERE, "solutions", "*", "assignment.json"))):
+        folder = os.path.dirname(spec)
+        with open(spec) as f:
+            names = json.load(f).get("files", [])
+        for name in names:
+            paths += [os.path.join(folder, name),
+                      os.path.join(HERE, "solutions", ".", os.path.basename(folder), name)]
+    return paths
+
+
+c.CourseDirectory.ignore += _source_copies_of_handed_in_files()
 
 # --- releasing and collecting on this machine ------------------------------------------------------
 # A course-local exchange folder, so the formgrader's release and collect work for an instructor on
@@ -83,6 +115,7 @@ c.Autograde.autograde_preprocessors = [
     "nbgrader.preprocessors.AssignLatePenalties",
     "nbgrader.preprocessors.CheckCellMetadata",
     "course.autograde.preprocessors.GradingNotes",
+    "course.autograde.preprocessors.ShowRubrics",
 ]
 
 # --- feedback -------------------------------------------------------------------------------------

@@ -8,7 +8,7 @@ Submodules (imported on first use, so ``import course`` stays fast):
 ``plot``     live training curves, image grids, confusion matrices, surfaces
 ``train``    ``fit`` loop with progress bar, evaluation, checkpoints, seeds
 ``check``    instant feedback for exercises, numeric gradient checks
-``grading``  the graded checks of assignments A1-A4 (built on ``check``)
+``grading``  the graded checks of assignments A1-A5 (built on ``check``)
 ``runner``   execute notebooks headless and tabulate their key metrics
 ``standin``  small stand-in datasets in the real formats (tests, offline smoke runs)
 ``exercises`` the checks behind each lesson's exercises (``exercises.lNN``)

@@ -4,11 +4,11 @@ Where data lives: ``data_dir()`` is, in order, the ``root`` argument, ``$COURSE_
 ``~/.cache/dlcourse`` (``$XDG_CACHE_HOME/dlcourse``). Nothing is ever written into the repository.
 
 * MNIST and CIFAR-10 come through torchvision's own classes (their download addresses and md5
-  checks). Lessons 10-15.
+  checks). Lessons 10-17.
 * The Titanic and Pima diabetes CSVs (and the scaled diabetes variant of Liu Er's course) are
   downloaded from pinned addresses and verified by sha256. Lessons 08, 09 and assignment A3.
 * ``InMemoryLoader`` keeps a whole split on the device as one uint8 tensor and yields normalised,
-  optionally augmented batches from shuffled index slices: the fast path (lessons 10-14).
+  optionally augmented batches from shuffled index slices: the fast path (lessons 10-16).
 
 Downloads are atomic (a temporary ``.part`` file, renamed when its checksum is right), a cached
 file that is corrupt or truncated is fetched again, and with no network the error names the file,
@@ -382,7 +382,7 @@ def mnist_arrays(train: bool = True, root=None, labels: bool = True, download: b
     idx3-ubyte`` and ``<split>-labels-idx1-ubyte`` under ``data_dir(root)``, unpacked or ``.gz``.
 
     Unlike ``mnist()``, this needs only the files of the split it reads: the A3 grading kernel
-    sees the training split and not the held-out one (``course.grading.a3.HELD_OUT``).
+    sees the training split and not the held-out one (``hidden_data`` in A3's ``assignment.json``).
     When the files are missing, ``download=True`` fetches MNIST through ``mnist()`` (checksums
     verified); ``download=False`` raises ``DataUnavailableError``. Used by assignment A3 and its
     graded training run (``course.grading.a3``).
@@ -465,7 +465,7 @@ class InMemoryLoader:
         channels_last: return batches in ``torch.channels_last`` memory format (faster convs).
         seed: seed of the shuffling and augmentation generator (``self.generator``, on ``device``).
 
-    Used by: lessons 10-14 and the benchmark of the course (against ``DataLoader``).
+    Used by: lessons 10-16 and the benchmark of the course (against ``DataLoader``).
     """
 
     def __init__(self, X: torch.Tensor, y: torch.Tensor, batch_size: int = 128, *,

@@ -3,14 +3,15 @@
 ===========================  ==============================================  ==========
 function                     what                                            lessons
 ===========================  ==============================================  ==========
-``curves``                   one or more series against epochs/steps          01-14
-``LivePlot``                 training curves updating in place                10-14
+``curves``                   one or more series against epochs/steps          01-16
+``LivePlot``                 training curves updating in place                10-16
 ``loss_surface``             3D surface (and contours) of a loss over 2 knobs 01
-``image_grid``               images with labels                               10-15
-``confusion_matrix``         counts of true vs predicted classes              14
+``image_grid``               images with labels                               10-17
+``confusion_matrix``         counts of true vs predicted classes              15
 ``decision_boundary``        a classifier's regions for two features          07-08
 ``timing_bars``              bar chart of timings                             00, 05
-``grad_norms``               gradient norm per layer (log scale)              13
+``grad_norms``               gradient norm per layer (log scale)              14
+``layer_histograms``         histograms of values per layer, one row per net  11
 ===========================  ==============================================  ==========
 """
 from __future__ import annotations
@@ -186,7 +187,7 @@ def image_grid(images, labels=None, classes: Sequence[str] | None = None, *, pre
 
 def confusion_matrix(y, y_hat, classes: Sequence[str] | None = None, *, normalize: bool = False,
                      figsize=(6, 5), title="confusion matrix"):
-    """Counts of (true class, predicted class) as a heat map with numbers (lesson 14)."""
+    """Counts of (true class, predicted class) as a heat map with numbers (lesson 15)."""
     y, y_hat = _numpy(y).astype(int), _numpy(y_hat).astype(int)
     k = len(classes) if classes is not None else int(max(y.max(), y_hat.max())) + 1
     counts = np.zeros((k, k), dtype=int)
@@ -260,4 +261,56 @@ def grad_norms(norms: Mapping[str, Mapping[str, float] | Sequence[float]], *,
     ax.grid(alpha=0.3)
     ax.legend()
     fig.tight_layout()
+    return fig
+
+
+def layer_histograms(rows: Mapping[str, Sequence], *, layers: Sequence[int] | None = None,
+                     bins: int = 40, title: str | None = None, xlabel: str = "value",
+                     drop_zeros: bool = False, figsize=None):
+    """Histograms of per-layer values (activations, gradients), one row per network (lesson 11).
+
+    ``rows`` maps a label (e.g. ``"ReLU, He init"``) to a list with one tensor or array per
+    layer (any shape; flattened). ``layers`` picks the layers to show, numbered from 1
+    (default: all). Each panel has its own x range and names the standard deviation of its
+    values, so a row whose values shrink or blow up layer after layer shows it in the numbers
+    even where the histograms look alike. Values that are not finite are left out of both.
+    ``drop_zeros=True`` leaves exact zeros out of the histogram (not out of the std): half of
+    the outputs of a ReLU are 0, and that one spike would flatten the rest.
+    """
+    rows = {label: [_numpy(v).astype(float).ravel() for v in values] for label, values in rows.items()}
+    depth = max((len(v) for v in rows.values()), default=0)
+    layers = list(layers) if layers is not None else list(range(1, depth + 1))
+    if not rows or not layers:
+        raise ValueError("layer_histograms needs at least one row and one layer.")
+    for label, values in rows.items():
+        bad = [k for k in layers if not 1 <= k <= len(values)]
+        if bad:
+            raise ValueError(f"row {label!r} has {len(values)} layers; cannot show layer(s) {bad}.")
+    nrows, ncols = len(rows), len(layers)
+    fig, axes = plt.subplots(nrows, ncols, figsize=figsize or (2.3 * ncols, 1.7 * nrows), squeeze=False)
+    for r, (label, values) in enumerate(rows.items()):
+        for c, k in enumerate(layers):
+            ax, v = axes[r, c], values[k - 1]
+            v = v[np.isfinite(v)]
+            shown = v[v != 0] if drop_zeros else v
+            if shown.size:
+                counts, edges = np.histogram(shown, bins=bins)
+                ax.stairs(counts, edges, fill=True, color=plt.cm.tab10(r % 10))  # one artist: fast
+            if v.size:
+                ax.set_title(f"std {v.std():.2g}", fontsize=8, loc="right")
+            ax.tick_params(labelsize=7)
+            ax.xaxis.get_offset_text().set_fontsize(7)
+            ax.locator_params(axis="x", nbins=3)           # few ticks: 24 panels still draw fast
+            ax.set_yticks([])
+            if r == 0:
+                ax.set_title(f"layer {k}", fontsize=9, loc="left")
+            if c == 0:
+                ax.set_ylabel(label, fontsize=8)
+            if r == nrows - 1:
+                ax.set_xlabel(xlabel, fontsize=8)
+    # fixed spacing instead of tight_layout, which measures every tick label of every panel
+    fig.subplots_adjust(left=0.1, right=0.98, bottom=0.5 / fig.get_figheight() + 0.02,
+                        top=1 - (0.6 if title else 0.35) / fig.get_figheight(), hspace=0.55, wspace=0.12)
+    if title:
+        fig.suptitle(title)
     return fig

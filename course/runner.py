@@ -176,7 +176,7 @@ def find_notebooks(patterns: Sequence[str] | None = None) -> list[Path]:
             found.append(p)
         else:
             matches = [Path(m) for m in sorted(glob.glob(pattern))]
-            if not matches and "/" not in pattern:  # "11" or "11_cnn" means notebooks/11*.ipynb
+            if not matches and "/" not in pattern:  # "12" or "12_cnn" means notebooks/12*.ipynb
                 matches = sorted(glob.glob(str(checkout() / "notebooks" / f"{pattern.rstrip('*')}*.ipynb")))
             matches = [Path(m) for m in matches if str(m).endswith(".ipynb")]
             if not matches:

@@ -128,6 +128,8 @@ def stage_notebook(source: dict, dest: Path, banner: str, badge: str) -> None:
     """Write ``source`` to ``dest`` with ``banner`` under the title and the Colab badge
     image served locally (the link to Colab stays)."""
     nb = json.loads(json.dumps(source))
+    # papermill's "injected-parameters" cell (SMOKE = True ...) is the runner's, not the lesson's
+    nb["cells"] = [c for c in nb["cells"] if "injected-parameters" not in c.get("metadata", {}).get("tags", [])]
     for cell in nb["cells"]:
         if cell["cell_type"] == "markdown":
             text = "".join(cell["source"]) if isinstance(cell["source"], list) else cell["source"]

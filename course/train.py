@@ -4,7 +4,7 @@ Lessons 00-09 write their training loops by hand on purpose; from lesson 10 on, 
 the subject any more and ``fit`` keeps the notebooks short. ``fit`` returns its history as a pandas
 DataFrame (one row per epoch) and can draw it live.
 
-Used by: lessons 10-15, assignment A4.
+Used by: lessons 10-17, assignment A4.
 """
 from __future__ import annotations
 
@@ -108,7 +108,7 @@ def evaluate(model: nn.Module, loader: Iterable, device=None, loss_fn: Callable 
 
 
 def per_class_accuracy(y: torch.Tensor, y_hat: torch.Tensor, classes: Sequence[str] | None = None):
-    """Accuracy of each class as a pandas Series indexed by class name (lesson 14)."""
+    """Accuracy of each class as a pandas Series indexed by class name (lesson 15)."""
     import pandas as pd
 
     y, y_hat = torch.as_tensor(y), torch.as_tensor(y_hat)
@@ -119,6 +119,32 @@ def per_class_accuracy(y: torch.Tensor, y_hat: torch.Tensor, classes: Sequence[s
         mask = y == c
         acc.append(float((y_hat[mask] == c).float().mean()) if mask.any() else float("nan"))
     return pd.Series(acc, index=names, name="accuracy")
+
+
+def confusion_matrix(y: torch.Tensor, y_hat: torch.Tensor, num_classes: int | None = None) -> torch.Tensor:
+    """Counts of (true class, predicted class) pairs (lesson 15).
+
+    Args:
+        y, y_hat: true and predicted labels, (N,) integer tensors (or anything ``as_tensor`` takes).
+        num_classes: C; default one more than the largest label seen.
+
+    Returns:
+        (C, C) int64 tensor on the CPU: entry ``[i, j]`` counts the images of true class i that
+        were predicted as j, so row i sums to the number of images of class i and the diagonal
+        holds the correct predictions.
+    """
+    y = torch.as_tensor(y).long().cpu().reshape(-1)
+    y_hat = torch.as_tensor(y_hat).long().cpu().reshape(-1)
+    if y.shape != y_hat.shape:
+        raise ValueError(f"y has {len(y)} labels but y_hat has {len(y_hat)}.")
+    if num_classes is None:
+        num_classes = int(max(y.max(), y_hat.max())) + 1 if len(y) else 0
+    if len(y) and (min(y.min(), y_hat.min()) < 0 or max(y.max(), y_hat.max()) >= num_classes):
+        raise ValueError(f"labels must lie in 0..{num_classes - 1}, got {int(min(y.min(), y_hat.min()))}"
+                         f"..{int(max(y.max(), y_hat.max()))}.")
+    counts = torch.zeros(num_classes, num_classes, dtype=torch.long)
+    counts.index_put_((y, y_hat), torch.ones_like(y), accumulate=True)
+    return counts
 
 
 def save_checkpoint(path: str | os.PathLike, model: nn.Module, **extra) -> Path:
@@ -141,7 +167,7 @@ def load_checkpoint(path: str | os.PathLike, model: nn.Module, map_location=None
 
 def load_or_train(model: nn.Module, path: str | os.PathLike, train: Callable[[], object],
                   retrain: bool = False):
-    """Load ``model`` from ``path`` when that checkpoint exists, else call ``train()`` (lesson 13).
+    """Load ``model`` from ``path`` when that checkpoint exists, else call ``train()`` (lesson 14).
 
     ``train`` is expected to save the checkpoint (``fit(..., checkpoint=path)`` does). Returns
     ``train()``'s result, or the checkpoint's extras when loaded.
@@ -265,7 +291,7 @@ def _summary(row: dict) -> str:
 
 
 def layer_grad_norms(model: nn.Module, kinds: tuple = (nn.Linear, nn.Conv2d)) -> dict[str, float]:
-    """Gradient norm of each layer's weight after ``backward()`` (lesson 13's vanishing gradients)."""
+    """Gradient norm of each layer's weight after ``backward()`` (lesson 14's vanishing gradients)."""
     norms = {}
     for name, module in model.named_modules():
         if isinstance(module, kinds) and module.weight.grad is not None:

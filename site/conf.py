@@ -27,6 +27,8 @@ html_theme_options = {
     "use_download_button": True,  # the executed .ipynb, for a look at the raw outputs
     "use_fullscreen_button": False,
 }
+# one search: the header's search button (Ctrl+K); the theme would add a second field in the sidebar
+html_sidebars = {"**": ["navbar-logo.html", "icon-links.html", "sbt-sidebar-nav.html"]}
 html_last_updated_fmt = ""
 html_copy_source = True
 html_context = {"default_mode": "light"}  # without it the theme logs "invalid theme mode" as an error

@@ -74,3 +74,26 @@ def run_once(tmp_path_factory, worker_id):
             return json.loads(done.read_text())
 
     return run
+
+
+@pytest.fixture(scope="session")
+def smoke_runs(run_once, kernel_env) -> dict:
+    """Every lesson and assignment solution run once in smoke mode, 2 at a time, on the stand-in
+    data: ``{"folder": where the executed copies and results.json are, "results": {file name:
+    the runner's row}}``. ``tests/test_notebooks.py`` asserts on each row and ``tests/test_site.py``
+    publishes the executed lessons, so each notebook runs once per test run, not twice."""
+    from course import runner
+
+    def build(folder: Path) -> dict:
+        from test_notebooks import LESSONS, SOLUTIONS
+
+        out = folder / "runs"
+        with runner._environment(kernel_env):
+            runner.run(LESSONS + SOLUTIONS, out_dir=out, smoke=True, device="cpu",
+                       data_dir=kernel_env["COURSE_DATA_DIR"], timeout=300, verbose=False, jobs=2)
+        import json
+
+        rows = json.loads((out / "results.json").read_text())["results"]
+        return {"folder": str(out), "results": {Path(r["notebook"]).name: r for r in rows}}
+
+    return run_once("smoke-runs", build)

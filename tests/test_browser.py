@@ -4,7 +4,7 @@
   test checks that every code cell ran, that the plots and the expected lines appear, and that no
   cell shows an error or anything on stderr (the pink boxes a student would see). Screenshots go
   to ``build/screenshots/``.
-* nbgrader's formgrader lists the four assignments A1-A4.
+* nbgrader's formgrader lists the five assignments A1-A5.
 
 JupyterLab starts the way ``make lab`` starts it: the venv's ``jupyter lab`` with its root at the
 course folder and that folder as working directory (where nbgrader finds ``nbgrader_config.py``).
@@ -42,9 +42,9 @@ from course.paths import ROOT
 SCREENSHOTS = ROOT / "build" / "screenshots"
 FIRST_LESSON = "notebooks/00_setup_tensors.ipynb"
 # The first of these that exists is the training lesson under test.
-TRAINING_LESSONS = ("notebooks/10_softmax_mnist.ipynb", "notebooks/11_cnn_mnist.ipynb",
+TRAINING_LESSONS = ("notebooks/10_softmax_mnist.ipynb", "notebooks/12_cnn_mnist.ipynb",
                     "notebooks/07_logistic_regression.ipynb")
-ASSIGNMENTS = ("A1", "A2", "A3", "A4")
+ASSIGNMENTS = ("A1", "A2", "A3", "A4", "A5")
 COURSE_CONTENT = ("notebooks", "solutions", "assignments", "nbgrader_config.py")
 CHROMIUM_CANDIDATES = ("/usr/lib/chromium/chromium", "/usr/lib/chromium-browser/chromium-browser",
                        "chromium", "chromium-browser", "google-chrome", "google-chrome-stable")

@@ -1,4 +1,4 @@
-"""Lesson 14's DistributedDataParallel script, launched with torchrun: 2 CPU processes (gloo).
+"""Lesson 16's DistributedDataParallel script, launched with torchrun: 2 CPU processes (gloo).
 
 DDP's promise is that every process ends with the same model although each one trained on its
 own part of the data. The script writes each rank's ``state_dict`` and the indices of the samples

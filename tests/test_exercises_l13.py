@@ -1,219 +1,180 @@
-"""The checks of lesson 13: a correct block passes, a wrong one and the shipped stub fail clearly."""
+"""The checks of lesson 13: a correct answer passes, a wrong one and the shipped stub fail clearly."""
 from __future__ import annotations
 
+import pytest
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from course.exercises import l13
 
 
-# ---------------------------------------------------------------------------- pre-activation
-class PreActBlock(nn.Module):
-    def __init__(self, channels):
-        super().__init__()
-        self.bn1, self.bn2 = nn.BatchNorm2d(channels), nn.BatchNorm2d(channels)
-        self.conv1 = nn.Conv2d(channels, channels, 3, padding=1, bias=False)
-        self.conv2 = nn.Conv2d(channels, channels, 3, padding=1, bias=False)
+def stub(*args):
+    """What the notebook ships: the learner has not written anything yet."""
+    return None
+
+
+def good_bottleneck(c_in, c_mid, c_out, kernel, height, width):
+    return height * width * (c_in * c_mid + c_mid * c_out * kernel * kernel)
+
+
+def test_counted_multiplications_of_the_lesson_example():
+    direct = nn.Conv2d(192, 32, 5, padding=2)
+    assert l13.counted_multiplications(direct, (1, 192, 28, 28)) == 28 * 28 * 32 * 192 * 25
+
+
+def test_bottleneck_multiplications(capsys):
+    assert l13.bottleneck_multiplications(good_bottleneck) == 1.0
+    assert "correct" in capsys.readouterr().out
+
+
+def test_bottleneck_multiplications_wrong(capsys):
+    # forgets the 1x1 layer's own cost
+    assert l13.bottleneck_multiplications(
+        lambda ci, cm, co, k, h, w: h * w * cm * co * k * k) == 0
+    assert "expected 12,443,648, got 10,035,200" in capsys.readouterr().out
+
+
+def test_bottleneck_multiplications_stub(capsys):
+    assert l13.bottleneck_multiplications(stub) == 0
+    assert "got None" in capsys.readouterr().out
+
+
+def test_receptive_field(capsys):
+    assert l13.receptive_field(lambda n, k: n * (k - 1) + 1) == 1.0
+    assert "correct" in capsys.readouterr().out
+
+
+def test_receptive_field_wrong(capsys):
+    assert l13.receptive_field(lambda n, k: n * k) < 1.0   # counts the overlaps twice
+    assert "expected 5, got 6" in capsys.readouterr().out
+    assert l13.receptive_field(lambda n, k: n * (k - 1)) == 0   # forgets the centre pixel
+    assert "expected 5, got 4" in capsys.readouterr().out
+
+
+def test_receptive_field_stub(capsys):
+    assert l13.receptive_field(stub) == 0
+    assert "got None" in capsys.readouterr().out
+
+
+def test_a_crash_or_a_float_is_reported(capsys):
+    assert l13.bottleneck_multiplications(lambda *a: 1 / 0) == 0
+    assert "ZeroDivisionError" in capsys.readouterr().out
+    assert l13.receptive_field(lambda n, k: n * (k - 1) + 1.5) == 0
+    assert "expected 5, got 5.5000" in capsys.readouterr().out
+
+
+# --------------------------------------------------------------------------------------------
+# Exercise 3: the Inception block
+# --------------------------------------------------------------------------------------------
+def conv_bn(c_in, c_out, kernel_size, padding=0, bias=False):
+    return nn.Sequential(nn.Conv2d(c_in, c_out, kernel_size, padding=padding, bias=bias),
+                         nn.BatchNorm2d(c_out))
+
+
+class Good(l13.Inception):
+    """The lesson's solution (the package's stand-in block), with the concatenation axis as a knob."""
+
+    dim = 1
+
+    def branches(self, x):
+        return [self.branch1(x), self.branch5(x), self.branch3(x), self.branch_pool(x)]
 
     def forward(self, x):
-        return x + self.conv2(F.relu(self.bn2(self.conv1(F.relu(self.bn1(x))))))
+        return torch.relu(torch.cat(self.branches(x), dim=self.dim))
 
 
-class PreActConvsFirst(PreActBlock):
-    """Correct too: the layers are registered in another order (convs before BatchNorms)."""
+class MaxPool(Good):
+    """GoogLeNet's original pooling branch: max pooling is just as right."""
 
-    def __init__(self, channels):
-        nn.Module.__init__(self)
-        self.conv1 = nn.Conv2d(channels, channels, 3, padding=1, bias=False)
-        self.conv2 = nn.Conv2d(channels, channels, 3, padding=1, bias=False)
-        self.bn1, self.bn2 = nn.BatchNorm2d(channels), nn.BatchNorm2d(channels)
+    def __init__(self, c_in, w1, w5_reduce, w5, w3_reduce, w3, w_pool):
+        super().__init__(c_in, w1, w5_reduce, w5, w3_reduce, w3, w_pool)
+        self.branch_pool[0] = nn.MaxPool2d(3, stride=1, padding=1)
 
 
-class PostActBlock(PreActBlock):
-    """The original design: right shapes and counts, but a ReLU after the sum."""
+class WrongAxis(Good):
+    def __init__(self, *widths):
+        super().__init__(*widths)
+        self.dim = 2
 
-    def forward(self, x):
-        return F.relu(x + self.bn2(self.conv2(F.relu(self.bn1(self.conv1(x))))))
+
+class NoBottleneck5(Good):
+    def __init__(self, c_in, w1, w5_reduce, w5, w3_reduce, w3, w_pool):
+        super().__init__(c_in, w1, w5_reduce, w5, w3_reduce, w3, w_pool)
+        self.branch5 = conv_bn(c_in, w5, 5, padding=2)
 
 
-class PreActStub(nn.Module):
+class NoBottleneck3(Good):
+    def __init__(self, c_in, w1, w5_reduce, w5, w3_reduce, w3, w_pool):
+        super().__init__(c_in, w1, w5_reduce, w5, w3_reduce, w3, w_pool)
+        self.branch3 = nn.Sequential(conv_bn(c_in, w3, 3, padding=1), nn.ReLU(),
+                                     conv_bn(w3, w3, 3, padding=1))
+
+
+class WithBiases(Good):
+    def __init__(self, c_in, w1, w5_reduce, w5, w3_reduce, w3, w_pool):
+        super().__init__(c_in, w1, w5_reduce, w5, w3_reduce, w3, w_pool)
+        self.branch1 = conv_bn(c_in, w1, 1, bias=True)
+
+
+class PoolFirst(Good):
+    """Right layers, wrong order of the branches in the output."""
+
+    def branches(self, x):
+        return [self.branch_pool(x), self.branch5(x), self.branch3(x), self.branch1(x)]
+
+
+class Unpadded5(Good):
+    def __init__(self, c_in, w1, w5_reduce, w5, w3_reduce, w3, w_pool):
+        super().__init__(c_in, w1, w5_reduce, w5, w3_reduce, w3, w_pool)
+        self.branch5[2] = conv_bn(w5_reduce, w5, 5)
+
+
+class Stub(nn.Module):
     """What the notebook ships."""
 
-    def __init__(self, channels):
+    def __init__(self, c_in, w1, w5_reduce, w5, w3_reduce, w3, w_pool):
         super().__init__()
-        ...
+        self.out_channels = w1 + w5 + w3 + w_pool
 
     def forward(self, x):
-        return None
+        ...
 
 
-def test_preact_block(capsys):
-    assert l13.preact_block(PreActBlock) == 1.0
-    assert l13.preact_block(PreActConvsFirst) == 1.0
+@pytest.mark.parametrize("block", [Good, MaxPool, l13.Inception])
+def test_inception_block_passes(block, capsys):
+    assert l13.inception_block(block) == 1.0
     assert "correct" in capsys.readouterr().out
 
 
-def test_preact_block_wrong(capsys):
-    assert l13.preact_block(PostActBlock) == 0
+def test_branch_receptive_fields_of_the_solution():
+    assert l13.branch_receptive_fields(Good(6, 3, 2, 4, 2, 5, 3), 6, (3, 4, 5, 3)) == \
+        [(1, 1), (5, 5), (5, 5), (3, 3)]
+
+
+@pytest.mark.parametrize("block, message", [
+    (WrongAxis, "concatenate the branches on the channel axis, dim=1"),
+    (NoBottleneck5, "the 5x5 branch has no 1x1 bottleneck"),
+    (NoBottleneck3, "the 3x3-3x3 branch has no 1x1 bottleneck"),
+    (WithBiases, "parameters, expected"),
+    (PoolFirst, "the 1x1 branch, in the order 1x1, 5x5, 3x3-3x3, pool) depend on a 3 x 3 input region, expected 1 x 1"),
+    (Unpadded5, "every branch needs stride 1 and 'same' padding"),
+    (Stub, "returned None"),
+])
+def test_inception_block_wrong(block, message, capsys):
+    assert l13.inception_block(block) == 0
     out = capsys.readouterr().out
-    assert "got relu(x): a ReLU after the addition" in out
-    assert "expected" in out and "got" in out
+    assert "✘" in out and message in out, out
 
 
-def test_preact_block_with_biases(capsys):
-    class WithBias(PreActBlock):
-        def __init__(self, channels):
-            super().__init__(channels)
-            self.conv1 = nn.Conv2d(channels, channels, 3, padding=1)
-            self.conv2 = nn.Conv2d(channels, channels, 3, padding=1)
-
-    assert l13.preact_block(WithBias) == 0
-    assert "expected 1,184 parameters, got 1,200" in capsys.readouterr().out
-
-
-def test_preact_block_stub(capsys):
-    assert l13.preact_block(PreActStub) == 0
+def test_wrong_axis_with_equal_widths_is_named(monkeypatch, capsys):
+    """With equal branch widths torch.cat(dim=2) runs; the shape check names the axis."""
+    monkeypatch.setattr(l13, "INCEPTION_CASES", [(4, 2, 2, 2, 2, 2, 2)])
+    assert l13.inception_block(WrongAxis) == 0
     out = capsys.readouterr().out
-    assert "forward returned None" in out
-    assert "expected 1,184 parameters, got 0" in out
+    assert "expected output shape (2, 8, 11, 11), got (2, 2, 44, 11)" in out
+    assert "concatenated along dim=2; the channel axis is dim=1" in out
 
 
-def test_a_crash_is_reported(capsys):
-    class Crashes(PreActBlock):
-        def __init__(self, channels):
-            raise ValueError("oops")
-
-    assert l13.preact_block(Crashes) == 0
-    assert "raised ValueError: oops" in capsys.readouterr().out
-    assert l13.preact_block(None) == 0
-    assert "expected an nn.Module class, got None" in capsys.readouterr().out
-
-
-# ---------------------------------------------------------------------------- bottleneck
-class Bottleneck(nn.Module):
-    def __init__(self, channels, mid):
-        super().__init__()
-        self.branch = nn.Sequential(
-            nn.Conv2d(channels, mid, 1, bias=False), nn.BatchNorm2d(mid), nn.ReLU(),
-            nn.Conv2d(mid, mid, 3, padding=1, bias=False), nn.BatchNorm2d(mid), nn.ReLU(),
-            nn.Conv2d(mid, channels, 1, bias=False), nn.BatchNorm2d(channels))
-
-    def forward(self, x):
-        return F.relu(x + self.branch(x))
-
-
-class BottleneckStub(nn.Module):
-    def __init__(self, channels, mid):
-        super().__init__()
-        ...
-
-    def forward(self, x):
-        return None
-
-
-def test_bottleneck_block(capsys):
-    assert l13.bottleneck_block(Bottleneck) == 1.0
-    assert "correct" in capsys.readouterr().out
-
-
-def test_bottleneck_block_wrong(capsys):
-    class NoFinalRelu(Bottleneck):
-        def forward(self, x):
-            return x + self.branch(x)
-
-    class NoSkip(Bottleneck):
-        def forward(self, x):
-            return F.relu(self.branch(x))
-
-    assert l13.bottleneck_block(NoFinalRelu) == 0
-    assert "the ReLU after the sum is missing" in capsys.readouterr().out
-    assert l13.bottleneck_block(NoSkip) == 0
-    out = capsys.readouterr().out
-    assert "the skip connection (x + ...) is missing" in out
-    assert "expected" in out and "got" in out
-
-
-def test_bottleneck_block_without_padding(capsys):
-    class NoPadding(Bottleneck):
-        def __init__(self, channels, mid):
-            super().__init__(channels, mid)
-            self.branch[3].padding = (0, 0)
-
-    assert l13.bottleneck_block(NoPadding) == 0
-    assert "forward raised RuntimeError" in capsys.readouterr().out
-
-
-def test_bottleneck_block_stub(capsys):
-    assert l13.bottleneck_block(BottleneckStub) == 0
-    out = capsys.readouterr().out
-    assert "forward returned None" in out
-    assert "expected 320 parameters, got 0" in out  # C=16, mid=4: convs 64 + 144 + 64, BNs 8 + 8 + 32
-
-
-# ---------------------------------------------------------------------------- dense block
-class DenseBlock(nn.Module):
-    def __init__(self, in_channels, growth, num_layers):
-        super().__init__()
-        self.layers = nn.ModuleList(
-            nn.Sequential(nn.BatchNorm2d(in_channels + i * growth), nn.ReLU(),
-                          nn.Conv2d(in_channels + i * growth, growth, 3, padding=1, bias=False))
-            for i in range(num_layers))
-
-    def forward(self, x):
-        for layer in self.layers:
-            x = torch.cat([x, layer(x)], dim=1)
-        return x
-
-
-class DenseStub(nn.Module):
-    def __init__(self, in_channels, growth, num_layers):
-        super().__init__()
-        ...
-
-    def forward(self, x):
-        return None
-
-
-def test_dense_block(capsys):
-    assert l13.dense_block(DenseBlock) == 1.0
-    assert "correct" in capsys.readouterr().out
-
-
-def test_dense_block_wrong(capsys):
-    class NewFirst(DenseBlock):
-        def forward(self, x):
-            for layer in self.layers:
-                x = torch.cat([layer(x), x], dim=1)
-            return x
-
-    class OnlyLastInput(DenseBlock):
-        """Each layer sees only the previous layer's output: a plain stack, not a dense block."""
-
-        def __init__(self, in_channels, growth, num_layers):
-            nn.Module.__init__(self)
-            self.layers = nn.ModuleList(
-                nn.Sequential(nn.BatchNorm2d(in_channels if i == 0 else growth), nn.ReLU(),
-                              nn.Conv2d(in_channels if i == 0 else growth, growth, 3, padding=1,
-                                        bias=False))
-                for i in range(num_layers))
-
-        def forward(self, x):
-            new, outs = x, [x]
-            for layer in self.layers:
-                new = layer(new)
-                outs.append(new)
-            return torch.cat(outs, dim=1)
-
-    assert l13.dense_block(NewFirst) == 0
-    assert "torch.cat([x, new], dim=1) puts x first" in capsys.readouterr().out
-    assert l13.dense_block(OnlyLastInput) == 0
-    out = capsys.readouterr().out
-    assert "parameters" in out and "expected 1,140 parameters" in out
-
-
-def test_dense_block_stub(capsys):
-    assert l13.dense_block(DenseStub) == 0
-    out = capsys.readouterr().out
-    assert "forward returned None" in out
-    assert "expected 1,140 parameters, got 0" in out
+def test_inception_block_not_a_class(capsys):
+    assert l13.inception_block(None) == 0
+    assert "expected a class" in capsys.readouterr().out

@@ -1,123 +1,219 @@
-"""The checks of lesson 14: a correct answer passes, a wrong one and the shipped stub fail clearly."""
+"""The checks of lesson 14: a correct block passes, a wrong one and the shipped stub fail clearly."""
 from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
+from torch import nn
 
 from course.exercises import l14
 
 
-def stub(*args):
-    """What the notebook ships: the learner has not written anything yet."""
-    return None
+# ---------------------------------------------------------------------------- pre-activation
+class PreActBlock(nn.Module):
+    def __init__(self, channels):
+        super().__init__()
+        self.bn1, self.bn2 = nn.BatchNorm2d(channels), nn.BatchNorm2d(channels)
+        self.conv1 = nn.Conv2d(channels, channels, 3, padding=1, bias=False)
+        self.conv2 = nn.Conv2d(channels, channels, 3, padding=1, bias=False)
+
+    def forward(self, x):
+        return x + self.conv2(F.relu(self.bn2(self.conv1(F.relu(self.bn1(x))))))
 
 
-# ---------------------------------------------------------------------------- label smoothing
-def good_smoothing(logits, y, eps):
-    log_p = F.log_softmax(logits, dim=1)                       # (N, C)
-    nll = -log_p[torch.arange(len(y)), y]                      # (N,)
-    uniform = -log_p.mean(dim=1)                               # (N,) cross-entropy vs 1/C each
-    return ((1 - eps) * nll + eps * uniform).mean()
+class PreActConvsFirst(PreActBlock):
+    """Correct too: the layers are registered in another order (convs before BatchNorms)."""
+
+    def __init__(self, channels):
+        nn.Module.__init__(self)
+        self.conv1 = nn.Conv2d(channels, channels, 3, padding=1, bias=False)
+        self.conv2 = nn.Conv2d(channels, channels, 3, padding=1, bias=False)
+        self.bn1, self.bn2 = nn.BatchNorm2d(channels), nn.BatchNorm2d(channels)
 
 
-def test_label_smoothing(capsys):
-    assert l14.label_smoothing(good_smoothing) == 1.0
+class PostActBlock(PreActBlock):
+    """The original design: right shapes and counts, but a ReLU after the sum."""
+
+    def forward(self, x):
+        return F.relu(x + self.bn2(self.conv2(F.relu(self.bn1(self.conv1(x))))))
+
+
+class PreActStub(nn.Module):
+    """What the notebook ships."""
+
+    def __init__(self, channels):
+        super().__init__()
+        ...
+
+    def forward(self, x):
+        return None
+
+
+def test_preact_block(capsys):
+    assert l14.preact_block(PreActBlock) == 1.0
+    assert l14.preact_block(PreActConvsFirst) == 1.0
     assert "correct" in capsys.readouterr().out
 
 
-def test_label_smoothing_wrong(capsys):
-    # forgets the eps / C spread over all classes: right only for eps = 0
-    assert l14.label_smoothing(lambda z, y, eps: (1 - eps) * F.cross_entropy(z, y)) < 1.0
+def test_preact_block_wrong(capsys):
+    assert l14.preact_block(PostActBlock) == 0
     out = capsys.readouterr().out
-    assert "expected 5.7528, got 5.2591" in out
+    assert "got relu(x): a ReLU after the addition" in out
+    assert "expected" in out and "got" in out
 
 
-def test_label_smoothing_stub(capsys):
-    assert l14.label_smoothing(stub) == 0
-    assert "got None" in capsys.readouterr().out
+def test_preact_block_with_biases(capsys):
+    class WithBias(PreActBlock):
+        def __init__(self, channels):
+            super().__init__(channels)
+            self.conv1 = nn.Conv2d(channels, channels, 3, padding=1)
+            self.conv2 = nn.Conv2d(channels, channels, 3, padding=1)
+
+    assert l14.preact_block(WithBias) == 0
+    assert "expected 1,184 parameters, got 1,200" in capsys.readouterr().out
 
 
-# ---------------------------------------------------------------------------- random flips
-def good_flip(X):
-    mirror = torch.rand(len(X)) < 0.5                          # (N,) one coin per image
-    return torch.where(mirror.view(-1, 1, 1, 1), X.flip(3), X)
+def test_preact_block_stub(capsys):
+    assert l14.preact_block(PreActStub) == 0
+    out = capsys.readouterr().out
+    assert "forward returned None" in out
+    assert "expected 1,184 parameters, got 0" in out
 
 
-def test_random_flip(capsys):
-    assert l14.random_flip(good_flip) == 1.0
+def test_a_crash_is_reported(capsys):
+    class Crashes(PreActBlock):
+        def __init__(self, channels):
+            raise ValueError("oops")
+
+    assert l14.preact_block(Crashes) == 0
+    assert "raised ValueError: oops" in capsys.readouterr().out
+    assert l14.preact_block(None) == 0
+    assert "expected an nn.Module class, got None" in capsys.readouterr().out
+
+
+# ---------------------------------------------------------------------------- bottleneck
+class Bottleneck(nn.Module):
+    def __init__(self, channels, mid):
+        super().__init__()
+        self.branch = nn.Sequential(
+            nn.Conv2d(channels, mid, 1, bias=False), nn.BatchNorm2d(mid), nn.ReLU(),
+            nn.Conv2d(mid, mid, 3, padding=1, bias=False), nn.BatchNorm2d(mid), nn.ReLU(),
+            nn.Conv2d(mid, channels, 1, bias=False), nn.BatchNorm2d(channels))
+
+    def forward(self, x):
+        return F.relu(x + self.branch(x))
+
+
+class BottleneckStub(nn.Module):
+    def __init__(self, channels, mid):
+        super().__init__()
+        ...
+
+    def forward(self, x):
+        return None
+
+
+def test_bottleneck_block(capsys):
+    assert l14.bottleneck_block(Bottleneck) == 1.0
     assert "correct" in capsys.readouterr().out
 
 
-def test_random_flip_wrong(capsys):
-    assert l14.random_flip(lambda X: X.flip(3)) == 0           # mirrors every image
-    assert "expected about half of the 400 images mirrored" in capsys.readouterr().out
-    upside_down = lambda X: torch.where((torch.rand(len(X)) < 0.5).view(-1, 1, 1, 1), X.flip(2), X)
-    assert l14.random_flip(upside_down) == 0
-    assert "flipped upside down" in capsys.readouterr().out
+def test_bottleneck_block_wrong(capsys):
+    class NoFinalRelu(Bottleneck):
+        def forward(self, x):
+            return x + self.branch(x)
 
-    def same_every_call(X):
-        coins = torch.rand(len(X), generator=torch.Generator().manual_seed(0)) < 0.5
-        return torch.where(coins.view(-1, 1, 1, 1), X.flip(3), X)
+    class NoSkip(Bottleneck):
+        def forward(self, x):
+            return F.relu(self.branch(x))
 
-    assert l14.random_flip(same_every_call) == 0
-    assert "two calls mirrored exactly the same images" in capsys.readouterr().out
-    assert l14.random_flip(lambda X: X + 0.1) == 0
-    assert "neither itself nor its mirror image" in capsys.readouterr().out
-
-
-def test_random_flip_stub(capsys):
-    assert l14.random_flip(stub) == 0
-    assert "expected a tensor, got None" in capsys.readouterr().out
+    assert l14.bottleneck_block(NoFinalRelu) == 0
+    assert "the ReLU after the sum is missing" in capsys.readouterr().out
+    assert l14.bottleneck_block(NoSkip) == 0
+    out = capsys.readouterr().out
+    assert "the skip connection (x + ...) is missing" in out
+    assert "expected" in out and "got" in out
 
 
-# ---------------------------------------------------------------------------- shards
-def good_shard(n, rank, world_size):
-    indices = list(range(n))
-    total = -(-n // world_size) * world_size                   # round up to a multiple
-    while len(indices) < total:
-        indices += indices[: total - len(indices)]
-    return indices[rank::world_size]
+def test_bottleneck_block_without_padding(capsys):
+    class NoPadding(Bottleneck):
+        def __init__(self, channels, mid):
+            super().__init__(channels, mid)
+            self.branch[3].padding = (0, 0)
+
+    assert l14.bottleneck_block(NoPadding) == 0
+    assert "forward raised RuntimeError" in capsys.readouterr().out
 
 
-def test_shard_indices(capsys):
-    assert l14.shard_indices(good_shard) == 1.0
+def test_bottleneck_block_stub(capsys):
+    assert l14.bottleneck_block(BottleneckStub) == 0
+    out = capsys.readouterr().out
+    assert "forward returned None" in out
+    assert "expected 320 parameters, got 0" in out  # C=16, mid=4: convs 64 + 144 + 64, BNs 8 + 8 + 32
+
+
+# ---------------------------------------------------------------------------- dense block
+class DenseBlock(nn.Module):
+    def __init__(self, in_channels, growth, num_layers):
+        super().__init__()
+        self.layers = nn.ModuleList(
+            nn.Sequential(nn.BatchNorm2d(in_channels + i * growth), nn.ReLU(),
+                          nn.Conv2d(in_channels + i * growth, growth, 3, padding=1, bias=False))
+            for i in range(num_layers))
+
+    def forward(self, x):
+        for layer in self.layers:
+            x = torch.cat([x, layer(x)], dim=1)
+        return x
+
+
+class DenseStub(nn.Module):
+    def __init__(self, in_channels, growth, num_layers):
+        super().__init__()
+        ...
+
+    def forward(self, x):
+        return None
+
+
+def test_dense_block(capsys):
+    assert l14.dense_block(DenseBlock) == 1.0
     assert "correct" in capsys.readouterr().out
 
 
-def test_shard_indices_wrong(capsys):
-    assert l14.shard_indices(lambda n, r, w: list(range(n))[r::w]) < 1.0   # no padding
-    assert "expected shape (3,), got shape (2,)" in capsys.readouterr().out
-    assert l14.shard_indices(lambda n, r, w: list(range(n))[r * n // w:(r + 1) * n // w]) < 1.0
-    assert "expected" in capsys.readouterr().out
+def test_dense_block_wrong(capsys):
+    class NewFirst(DenseBlock):
+        def forward(self, x):
+            for layer in self.layers:
+                x = torch.cat([layer(x), x], dim=1)
+            return x
+
+    class OnlyLastInput(DenseBlock):
+        """Each layer sees only the previous layer's output: a plain stack, not a dense block."""
+
+        def __init__(self, in_channels, growth, num_layers):
+            nn.Module.__init__(self)
+            self.layers = nn.ModuleList(
+                nn.Sequential(nn.BatchNorm2d(in_channels if i == 0 else growth), nn.ReLU(),
+                              nn.Conv2d(in_channels if i == 0 else growth, growth, 3, padding=1,
+                                        bias=False))
+                for i in range(num_layers))
+
+        def forward(self, x):
+            new, outs = x, [x]
+            for layer in self.layers:
+                new = layer(new)
+                outs.append(new)
+            return torch.cat(outs, dim=1)
+
+    assert l14.dense_block(NewFirst) == 0
+    assert "torch.cat([x, new], dim=1) puts x first" in capsys.readouterr().out
+    assert l14.dense_block(OnlyLastInput) == 0
+    out = capsys.readouterr().out
+    assert "parameters" in out and "expected 1,140 parameters" in out
 
 
-def test_shard_indices_stub(capsys):
-    assert l14.shard_indices(stub) == 0
-    assert "got None" in capsys.readouterr().out
-
-
-# ----------------------------------------------------- the lesson text quotes PyTorch's targets
-def _smoothed_targets(eps, classes=10):
-    """The soft target PyTorch's label_smoothing trains towards, read from the gradient:
-    d cross_entropy / d logits = softmax(logits) - target."""
-    logits = torch.zeros(1, classes, requires_grad=True)
-    F.cross_entropy(logits, torch.tensor([3]), label_smoothing=eps).backward()
-    target = (torch.softmax(logits, dim=1) - logits.grad)[0]
-    return round(target[3].item(), 4), round(target[0].item(), 4)
-
-
-def _markdown(lesson):
-    import nbformat
-
-    from course.paths import ROOT
-    path = next((ROOT / "notebooks").glob(f"{lesson}_*.ipynb"))
-    return "\n".join(c.source for c in nbformat.read(path, as_version=4).cells if c.cell_type == "markdown")
-
-
-def test_label_smoothing_targets_in_the_lessons_are_pytorchs():
-    assert _smoothed_targets(0.2) == (0.82, 0.02)       # 1 - eps + eps/K, and eps/K
-    assert _smoothed_targets(0.1) == (0.91, 0.01)
-    text14 = _markdown("14")
-    assert "= 0.82 for the true class" in text14 and "0.02 for each other class" in text14
-    assert "targets of 0.8 " not in text14
-    assert "0.9 + 0.01 = 0.91" in _markdown("13")
+def test_dense_block_stub(capsys):
+    assert l14.dense_block(DenseStub) == 0
+    out = capsys.readouterr().out
+    assert "forward returned None" in out
+    assert "expected 1,140 parameters, got 0" in out

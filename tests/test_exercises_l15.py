@@ -1,7 +1,7 @@
 """The checks of lesson 15: a correct answer passes, a wrong one and the shipped stub fail clearly."""
 from __future__ import annotations
 
-from torch import nn
+import torch
 
 from course.exercises import l15
 
@@ -11,129 +11,109 @@ def stub(*args):
     return None
 
 
-# ---------------------------------------------------------------------------- new head
-def good_head(model, num_classes):
-    model.fc = nn.Linear(model.fc.in_features, num_classes)
-    return model
+# ---------------------------------------------------------------------------- un-normalise
+def good_unnormalize(X, mean, std):
+    mean = torch.tensor(mean).view(1, 3, 1, 1)                 # one value per channel
+    std = torch.tensor(std).view(1, 3, 1, 1)
+    return X * std + mean
 
 
-def test_replace_head(capsys):
-    assert l15.replace_head(good_head) == 1.0
+def test_unnormalize(capsys):
+    assert l15.unnormalize(good_unnormalize) == 1.0
     assert "correct" in capsys.readouterr().out
 
 
-def test_replace_head_wrong(capsys):
-    def fixed_size(model, num_classes):
-        model.fc = nn.Linear(512, 10)
-        return model
-
-    def appended(model, num_classes):          # keeps the 1000-way layer and adds one
-        return nn.Sequential(model, nn.Linear(1000, num_classes))
-
-    assert l15.replace_head(fixed_size) == 0
-    assert "with num_classes=7: expected model.fc = nn.Linear(512, 7), got nn.Linear(512, 10)" \
-        in capsys.readouterr().out
-    assert l15.replace_head(appended) == 0
-    assert "model.fc should be an nn.Linear" in capsys.readouterr().out
+def test_unnormalize_wrong(capsys):
+    # normalises a second time instead of undoing it
+    again = lambda X, m, s: (X - torch.tensor(m).view(1, 3, 1, 1)) / torch.tensor(s).view(1, 3, 1, 1)
+    assert l15.unnormalize(again) == 0
+    assert "expected" in capsys.readouterr().out
+    # mean and std of shape (3,) broadcast against the width: an error for W != 3 ...
+    assert l15.unnormalize(lambda X, m, s: X * torch.tensor(s) + torch.tensor(m)) == 0
+    out = capsys.readouterr().out
+    assert "reshape them to (1, 3, 1, 1)" in out and "not with the width" in out
 
 
-def test_replace_head_forgets_to_return(capsys):
-    def no_return(model, num_classes):
-        model.fc = nn.Linear(512, num_classes)
+def test_unnormalize_wrong_broadcast_that_runs(capsys):
+    # ... and silently wrong numbers when W == 3: caught by the case with W = 3
+    def width_aligned(X, m, s):
+        if X.shape[-1] != 3:
+            return good_unnormalize(X, m, s)
+        return X * torch.tensor(s) + torch.tensor(m)
 
-    assert l15.replace_head(no_return) == 0
-    assert "returned None; return the model" in capsys.readouterr().out
-
-
-def test_replace_head_stub(capsys):
-    assert l15.replace_head(stub) == 0
-    assert "returned None" in capsys.readouterr().out
+    assert 0 < l15.unnormalize(width_aligned) < 1.0
+    assert "3/4 cases" in capsys.readouterr().out
 
 
-# ---------------------------------------------------------------------------- freezing
-def good_freeze(model):
-    for name, p in model.named_parameters():
-        p.requires_grad = name.startswith("fc.")
-    return model
+def test_unnormalize_stub(capsys):
+    assert l15.unnormalize(stub) == 0
+    assert "got None" in capsys.readouterr().out
 
 
-def test_freeze_backbone(capsys):
-    assert l15.freeze_backbone(good_freeze) == 1.0
+# ---------------------------------------------------------------------------- per-class accuracy
+def good_per_class(y_true, y_pred, num_classes):
+    return torch.stack([(y_pred[y_true == c] == c).float().mean() for c in range(num_classes)])
+
+
+def good_per_class_bincount(y_true, y_pred, num_classes):
+    hits = torch.bincount(y_true[y_pred == y_true], minlength=num_classes)
+    return hits / torch.bincount(y_true, minlength=num_classes)
+
+
+def test_per_class_accuracy(capsys):
+    assert l15.per_class_accuracy(good_per_class) == 1.0
+    assert l15.per_class_accuracy(good_per_class_bincount) == 1.0
+    assert capsys.readouterr().out.count("correct") == 2
+
+
+def test_per_class_accuracy_wrong(capsys):
+    precision = lambda y, p, k: torch.stack([(y[p == c] == c).float().mean() for c in range(k)])
+    assert l15.per_class_accuracy(precision) == 0
+    assert "this is the precision" in capsys.readouterr().out
+    overall = lambda y, p, k: torch.full((k,), (y == p).float().mean().item())
+    assert l15.per_class_accuracy(overall) == 0
+    assert "case 1 (" in (out := capsys.readouterr().out) and "expected 1, got 0.666667 at index (1,)" in out
+    counts = lambda y, p, k: torch.bincount(y[p == y], minlength=k)     # hits, not fractions
+    assert l15.per_class_accuracy(counts) == 0
+    assert "expected 1, got 2 at index (1,)" in capsys.readouterr().out
+
+
+def test_per_class_accuracy_stub(capsys):
+    assert l15.per_class_accuracy(stub) == 0
+    assert "got None" in capsys.readouterr().out
+
+
+# ---------------------------------------------------------------------------- confusion matrix
+def good_confusion(y_true, y_pred, num_classes):
+    counts = torch.bincount(y_true * num_classes + y_pred, minlength=num_classes * num_classes)
+    return counts.view(num_classes, num_classes)
+
+
+def test_confusion_matrix(capsys):
+    assert l15.confusion_matrix(good_confusion) == 1.0
     assert "correct" in capsys.readouterr().out
 
 
-def test_freeze_backbone_wrong(capsys):
-    def freeze_all(model):
-        for p in model.parameters():
-            p.requires_grad = False
-        return model
-
-    def freeze_convs_only(model):
-        for name, p in model.named_parameters():
-            if "conv" in name:
-                p.requires_grad = False
-        return model
-
-    assert l15.freeze_backbone(freeze_all) == 0
-    assert "expected 5,130 trainable parameters (the head: 512 x 10 weights + 10 biases), got 0; " \
-           "the head must stay trainable" in capsys.readouterr().out
-    assert l15.freeze_backbone(freeze_convs_only) == 0
-    assert "still trainable: bn1.bias" in capsys.readouterr().out
+def test_confusion_matrix_transposed(capsys):
+    assert l15.confusion_matrix(lambda y, p, k: good_confusion(y, p, k).T) == 0
+    assert "rows and columns are swapped" in capsys.readouterr().out
 
 
-def test_freeze_backbone_stub(capsys):
-    assert l15.freeze_backbone(stub) == 0
-    assert "returned None" in capsys.readouterr().out
+def test_confusion_matrix_without_minlength(capsys):
+    no_minlength = lambda y, p, k: torch.bincount(y * k + p).view(k, k)
+    assert 0 < l15.confusion_matrix(no_minlength) < 1.0
+    out = capsys.readouterr().out
+    assert "case 3" in out and "pass minlength=4*4" in out
 
 
-# ---------------------------------------------------------------------------- loading
-def good_load(model, state_dict):
-    backbone = {k: v for k, v in state_dict.items() if not k.startswith("fc.")}
-    model.load_state_dict(backbone, strict=False)
-    return model
+def test_confusion_matrix_wrong_index(capsys):
+    # y_true + y_pred * C is the transpose too; y_true * y_pred is just wrong
+    assert l15.confusion_matrix(lambda y, p, k: torch.bincount(y + p * k, minlength=k * k).view(k, k)) == 0
+    assert "rows and columns are swapped" in capsys.readouterr().out
+    assert l15.confusion_matrix(lambda y, p, k: torch.bincount(y * p, minlength=k * k).view(k, k)) == 0
+    assert "expected" in capsys.readouterr().out
 
 
-def test_load_backbone(capsys):
-    assert l15.load_backbone(good_load) == 1.0
-    assert "correct" in capsys.readouterr().out
-
-
-def test_load_backbone_wrong(capsys):
-    def load_everything(model, state_dict):
-        model.load_state_dict(state_dict)     # the 1000-class head does not fit
-        return model
-
-    def load_nothing(model, state_dict):
-        return model
-
-    assert l15.load_backbone(load_everything) == 0
-    assert "raised RuntimeError" in capsys.readouterr().out
-    assert l15.load_backbone(load_nothing) == 0
-    assert "backbone tensors were not loaded, e.g. conv1.weight" in capsys.readouterr().out
-
-
-def test_load_backbone_stub(capsys):
-    assert l15.load_backbone(stub) == 0
-    assert "returned None" in capsys.readouterr().out
-
-
-def test_the_lessons_fallback_copies_pass_their_checks(capsys):
-    assert l15.replace_head(l15.lesson_replace_head) == 1.0
-    assert l15.freeze_backbone(l15.lesson_freeze_backbone) == 1.0
-
-
-def test_the_lesson_pipeline_calls_the_learners_functions():
-    """new_model and the feature-extraction run use replace_head / freeze_backbone as the
-    learner defined them (with the course's copies only as a fallback), not copies of their own."""
-    import nbformat
-
-    from course.paths import ROOT
-    path = next((ROOT / "notebooks").glob("15_*.ipynb"))
-    code = "\n".join(c.source for c in nbformat.read(path, as_version=4).cells if c.cell_type == "code")
-    pipeline = code[code.index("def new_model"):]
-    assert "replace_head(net, 10)" in pipeline
-    assert "freeze_backbone(new_model(" in pipeline
-    assert ".fc = nn.Linear" not in pipeline                     # no private head replacement
-    assert "head = nn.Linear(512, 10)" not in pipeline           # the head trained is the learner's
-    assert "replace_head = l15.lesson_replace_head" in code        # fallback only while failing
-    assert "freeze_backbone = l15.lesson_freeze_backbone" in code
+def test_confusion_matrix_stub(capsys):
+    assert l15.confusion_matrix(stub) == 0
+    assert "got None" in capsys.readouterr().out

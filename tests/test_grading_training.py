@@ -7,11 +7,11 @@
   relabelling) earns nothing for accuracy; the CPU budget stops a long training, the wall-clock
   backstop one that waits.
 * **Held-out labels stay out of the kernel**: the sandbox's data view leaves the held-out files
-  out (``course.grading.a3.HELD_OUT``); ``course.data.mnist_arrays`` reads one split
+  out (``hidden_data`` in A3's ``assignment.json``); ``course.data.mnist_arrays`` reads one split
   without needing the other. A lookup-table forger scores when it can read the labels (here, in
   the student's own notebook) and 0 under the sandbox (``tests/test_grading_workflow.py``).
-* **Another learner object as a probe input**: ``probes.serve`` swaps ``{LEARNER: name}`` for the
-  kernel's object of that name.
+* **Another learner object as a probe input**: ``probes.serve`` puts the kernel's object of the
+  name that ``learners`` gives in its place (the model class a training function trains).
 * **PyTorch out of reach** (A1): ``probes.torch_out_of_reach`` blocks torch inside the learner's
   call and puts everything back afterwards.
 """
@@ -125,9 +125,15 @@ def test_lookup_forger_scores_where_the_labels_are_readable(patched_checksums):
     assert grading.a3.mnist_training(MnistMLP, namespace["train_mnist"]) == 5.0   # it never trains
 
 
+def a3_hidden_data() -> list[str]:
+    from course.autograde import staging
+
+    return staging.assignment_spec(ROOT, "A3_data_classifiers")["hidden_data"]
+
+
 def test_sandbox_view_leaves_the_held_out_split_out(fake_data, tmp_path, monkeypatch):
     monkeypatch.setenv("COURSE_DATA_DIR", str(fake_data))
-    env = sandbox._data_view(tmp_path / "view", grading.a3.HELD_OUT)
+    env = sandbox._data_view(tmp_path / "view", a3_hidden_data())
     view = env["COURSE_DATA_DIR"]
     files = {p.name for p in (tmp_path / "view").rglob("*") if p.is_file()}
     assert {"train-images-idx3-ubyte", "train-labels-idx1-ubyte"} <= files
@@ -136,21 +142,12 @@ def test_sandbox_view_leaves_the_held_out_split_out(fake_data, tmp_path, monkeyp
     assert X.shape == (600, 1, 28, 28) and X.dtype == torch.uint8 and y.shape == (600,)
     with pytest.raises(data.DataUnavailableError):
         data.mnist_arrays(train=False, root=view, download=False)
-    assert sandbox.held_out("MNIST/raw/t10k-labels-idx1-ubyte.gz", grading.a3.HELD_OUT)
-    assert not sandbox.held_out("MNIST/raw/train-labels-idx1-ubyte.gz", grading.a3.HELD_OUT)
-    full = sandbox._data_view(tmp_path / "all")          # a notebook without a graded run: everything
+    assert sandbox.is_hidden("MNIST/raw/t10k-labels-idx1-ubyte.gz", a3_hidden_data())
+    assert not sandbox.is_hidden("MNIST/raw/train-labels-idx1-ubyte.gz", a3_hidden_data())
+    assert sandbox.is_hidden("cifar-10-batches-py/test_batch", ["/cifar-10-batches-py/test_batch"])
+    full = sandbox._data_view(tmp_path / "all")          # an assignment without hidden data: everything
     assert {p.name for p in (tmp_path / "all").rglob("t10k-*")} == {"t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"}
     assert full["COURSE_DATA_DIR"].startswith(str(tmp_path / "all"))
-
-
-def test_the_grader_holds_out_exactly_what_the_notebooks_checks_score_on():
-    import nbformat
-
-    from course.autograde.execute import held_out_by, is_test_cell
-
-    for assignment, expected in (("A3_data_classifiers", set(grading.a3.HELD_OUT)), ("A1_backprop", set())):
-        nb = nbformat.read(ROOT / "solutions" / assignment / f"{assignment}.ipynb", as_version=4)
-        assert {p for c in nb.cells if is_test_cell(c) for p in held_out_by(c.source)} == expected
 
 
 def test_mnist_arrays_reads_gzip_and_single_parts(fake_data, tmp_path):
@@ -178,10 +175,9 @@ def test_serve_swaps_learner_references_for_the_kernels_objects(tmp_path):
     probes.PROBES.setdefault("_test_double", double)
     namespace = {"outer": lambda v: v * 2, "inner": lambda v: v + 1}
     request, response = tmp_path / "request.npz", tmp_path / "response.npz"
-    for args, expected in (([{probes.LEARNER: "inner"}, 3], {"value": 8, "kind": "ok"}),
-                           ([{probes.LEARNER: "missing"}, 3], {"kind": "error"})):
-        request.write_bytes(wire.pack({"probe": "_test_double", "target": "outer", "args": args,
-                                       "kwargs": {}, "timeout": 5.0}))
+    for name, expected in (("inner", {"value": 8, "kind": "ok"}), ("missing", {"kind": "error"})):
+        request.write_bytes(wire.pack({"probe": "_test_double", "target": "outer", "args": [None, 3],
+                                       "learners": [[0, name]], "kwargs": {}, "timeout": 5.0}))
         probes.serve(namespace, str(request), str(response))
         answer = wire.unpack(response.read_bytes())
         assert {k: answer[k] for k in expected} == expected, answer

@@ -5,11 +5,13 @@ A scratch course (a temp folder with ``nbgrader_config.py``, ``solutions/`` and 
 --jobs 2`` (what ``make autograde JOBS=2`` runs; nbgrader's own ``autograde`` does the grading)
 grades them all, and the gradebook must then hold exactly the intended score of every test cell.
 
-Scenarios: per assignment the solution (full marks; its written answers wait for the
-formgrader) and the released notebook as handed out (0, without errors); the wrong submissions of ``tests/test_grading_checks.py``
+Scenarios: per assignment the solution (full marks) and the released notebook as handed out
+(0, without errors); written answers graded by hand (A5's) wait for the grader when answered
+("needs manual grade") and score 0 at once when left blank, and the instructor's manual scores
+complete the solution's full marks; the wrong submissions of ``tests/test_grading_checks.py``
 (``WRONG_SUBMISSIONS``, the assignments engineer's table in ``course/grading/__init__.py``) that
-the issue names; and the hardening cases below, all made from a correct A1 (20 points) so that
-the damage is visible:
+the issue names, and all of A6's; and the hardening cases below, all made from a correct A1 (20
+points) so that the damage is visible, plus one of A6 (20 points by its test cells):
 
 ==================  ===============================================================  ======
 scenario            what the submission does                                         total
@@ -31,15 +33,24 @@ invalid_json        the file is cut off mid-way: graded as the blank notebook, w
 label_lookup (A3)   Q4's ``train_mnist`` trains nothing and answers from a table of    10 of 16
                     the held-out images and labels read from the data folder: the
                     sandbox's data view has no held-out split, so Q4 scores 0
+patched_clock (A6)  the "vectorised" convolution calls the naive one, and its answer  17
+                    cell replaces ``time.perf_counter`` in the kernel by a clock that
+                    stands still: the grader times the round trips in its own process,
+                    so Q3 earns its 4 points for right results and nothing for speed
 ==================  ===============================================================  ======
+
+Written answers (A6's markdown cells graded by hand) are not scored by the autograder: a filled-in
+one waits for a person ("needs manual grade"), one left as released scores 0 at once.
 
 Then a subset is graded again in a second course folder with ``--jobs 1`` (one plain ``nbgrader
 autograde``): the scores must be identical. Feedback (``nbgrader generate_feedback``) must show
 check names, scores and notes and never the hidden tests; ``make grades`` must export them.
 
-The expensive part (about 25 notebook runs) happens once, in a fixture shared by all tests (and
+The expensive part (about 40 notebook runs) happens once, in a fixture shared by all tests (and
 by both xdist workers, through a lock file). Set ``COURSE_GRADING_SELFTEST=full`` to grade every
-variant of ``WRONG_SUBMISSIONS`` instead of the issue's list.
+variant of ``WRONG_SUBMISSIONS`` instead of the issue's list, and
+``COURSE_GRADING_ASSIGNMENTS=A5_norm_regularisation`` (comma-separated) to grade only some
+assignments (a targeted run; the A1-only tests then skip).
 """
 from __future__ import annotations
 
@@ -64,7 +75,9 @@ import gradingkit  # noqa: E402 - the self-tests' submissions, shared with the b
 from test_grading_checks import WRONG_SUBMISSIONS
 
 A1 = "A1_backprop"
-ASSIGNMENTS = list_assignments(ROOT)
+A5 = "A5_norm_regularisation"
+_ONLY = [a for a in os.environ.get("COURSE_GRADING_ASSIGNMENTS", "").split(",") if a]
+ASSIGNMENTS = [a for a in list_assignments(ROOT) if not _ONLY or a in _ONLY]
 TIMEOUT = 20          # seconds per cell while testing: short for the hang; a slow read-only cell
                       # (an import on a busy machine) gets a second try anyway
 A1_MEMORY_MB = 4608   # PyTorch alone reserves ~3.5 GB of address space; this cap leaves ~1 GB
@@ -75,8 +88,16 @@ ISSUE_VARIANTS |= {("A2_autograd_modules", "inplace_breaks_autograd")}
 ISSUE_VARIANTS |= {("A1_backprop", "restore_drift")}
 ISSUE_VARIANTS |= {("A3_data_classifiers", n) for n in ("no_relu", "tanh", "relu_on_logits", "float64_items",
                                                          "scalar_label", "no_train_mode")}
-ISSUE_VARIANTS |= {("A4_cnns", n) for n in ("max_pool", "no_pool_branch", "swapped_branches", "extra_relu",
-                                            "double_lr")}
+ISSUE_VARIANTS |= {("A4_cnns", n) for n in ("max_pool", "no_pool_branch", "swapped_branches", "extra_relu")}
+ISSUE_VARIANTS |= {("A6_convolution", n) for n in ("no_padding_crop", "wrong_output_size", "flipped_kernel",
+                                                   "pool_grad_everywhere", "pool_grad_averaged", "fast_is_naive",
+                                                   "sleepy_naive")}
+A6 = "A6_convolution"
+# the new assignment A5: every wrong submission of its table
+ISSUE_VARIANTS |= {(v.assignment, v.name) for v in WRONG_SUBMISSIONS if v.assignment == A5}
+# A4's graded training run and bottleneck block: weights files handed in (or not) with the notebook
+ISSUE_VARIANTS |= {("A4_cnns", n) for n in ("untrained_weights", "weak_weights", "missing_weights",
+                                            "oversized_weights", "no_projection")}
 # A1's numpy-only rule and A3's graded training run (issue "Assignments with the depth of a
 # university course"): untrained, a middle accuracy band, over the epoch budget, over the time limit
 ISSUE_VARIANTS |= {("A1_backprop", "uses_torch")}
@@ -95,7 +116,8 @@ class Scenario:
     """A submission: ``build(good, blank)`` makes it from the correct and the blank notebook.
 
     ``scores``: test cells whose intended score differs from full marks (all of them are 0 when
-    ``zero``). ``note``: a phrase the status table must show for it.
+    ``zero``). ``note``: a phrase the status table must show for it. ``files``: changes to the
+    files handed in besides the notebook (``gradingkit.SUBMISSION_FILES``; None leaves one out).
     """
 
     name: str
@@ -104,6 +126,7 @@ class Scenario:
     scores: dict = field(default_factory=dict)
     zero: bool = False
     note: str | None = None
+    files: dict = field(default_factory=dict)
 
     @property
     def student(self) -> str:
@@ -156,16 +179,31 @@ def label_lookup(good, blank):
     return nb
 
 
+def patched_clock(good, blank):
+    """A6: a slow "vectorised" convolution (it calls the naive one), and a kernel clock that
+    stands still, as if every call took no time."""
+    fast_is_naive = next(v for v in WRONG_SUBMISSIONS if v.assignment == A6 and v.name == "fast_is_naive")
+    nb = gradingkit.edited(good, fast_is_naive.edits)
+    for cell in nb.cells:
+        if grade_id(cell) == "conv_fast":
+            cell.source = ("import time as clock\n"
+                           "clock.perf_counter = lambda: 0.0          # every call looks instant\n"
+                           "clock.perf_counter_ns = lambda: 0\n" + cell.source)
+    return nb
+
+
 def scenarios() -> list[Scenario]:
     full = os.environ.get("COURSE_GRADING_SELFTEST") == "full"
     out = []
     for a in ASSIGNMENTS:
         out.append(Scenario("solution", a, lambda good, blank: good))
-        out.append(Scenario("released", a, lambda good, blank: blank, zero=True))
+        out.append(Scenario("released", a, lambda good, blank: blank, zero=True,
+                            files={n: None for n in gradingkit.SUBMISSION_FILES.get(a, {})}))
     for v in WRONG_SUBMISSIONS:
         if v.assignment in ASSIGNMENTS and (full or (v.assignment, v.name) in ISSUE_VARIANTS):
             out.append(Scenario(v.name, v.assignment, lambda good, blank, e=v.edits: gradingkit.edited(good, e),
-                                {k: float(p) for k, p in v.scores.items()}))
+                                {k: float(p) for k, p in v.scores.items()}, files=v.files,
+                                note="not graded" if "oversized" in v.name else None))
     if A1 in ASSIGNMENTS:
         q5 = {"test_numeric_gradient": 0.0}
         out += [
@@ -181,6 +219,8 @@ def scenarios() -> list[Scenario]:
     if A3 in ASSIGNMENTS and sandbox.available() is None:
         # reads the held-out labels to forge Q4: the sandbox's data view does not have them
         out.append(Scenario("label_lookup", A3, label_lookup, {"test_mnist_training": 0.0}))
+    if A6 in ASSIGNMENTS:
+        out.append(Scenario("patched_clock", A6, patched_clock, {"test_conv_fast": 4.0}))
     return out
 
 
@@ -199,17 +239,23 @@ def _cli(root: Path, command: str, *args: str, env: dict) -> subprocess.Complete
 
 
 def _build(base: Path, kernel_env: dict) -> dict:
+    from unittest import mock
+
     env = {**os.environ, **kernel_env}
     # the gradebooks learn the assignments inside the `grade` runs below (nbgrader generate_assignment)
     course = gradingkit.scratch_course(base / "course", ASSIGNMENTS, ROOT, gradebook=False)
     serial = gradingkit.scratch_course(base / "serial", [A1], ROOT, gradebook=False) if A1 in ASSIGNMENTS else None
-    for s in SCENARIOS:
-        good = gradingkit.answered(s.assignment, course)
-        blank = nbformat.read(course / "assignments" / s.assignment / f"{s.assignment}.ipynb", as_version=4)
-        nb = s.build(good, blank)
-        gradingkit.submit(s.assignment, s.student, nb, course)
-        if serial and s.assignment == A1 and s.name in SERIAL_SUBSET:
-            gradingkit.submit(s.assignment, s.student, nb, serial)
+    with mock.patch.dict(os.environ, kernel_env):   # weights files are trained on the stand-in data
+        for a in gradingkit.SUBMISSION_FILES:
+            if a in ASSIGNMENTS:   # the instructor ran the solution: a trained copy in the source folder,
+                gradingkit.write_files(course / "solutions" / a, a)   # which must never reach a student
+        for s in SCENARIOS:
+            good = gradingkit.answered(s.assignment, course)
+            blank = nbformat.read(course / "assignments" / s.assignment / f"{s.assignment}.ipynb", as_version=4)
+            nb = s.build(good, blank)
+            gradingkit.submit(s.assignment, s.student, nb, course, files=s.files)
+            if serial and s.assignment == A1 and s.name in SERIAL_SUBSET:
+                gradingkit.submit(s.assignment, s.student, nb, serial)
     runs = {}
     if A1 in ASSIGNMENTS:
         runs[A1] = _cli(course, "autograde", A1, "--jobs", "2", "--timeout", str(TIMEOUT),
@@ -256,17 +302,21 @@ def _student(graded, key, student):
 
 
 def _max_points(assignment) -> dict:
-    """Points of each test cell (the written answers, graded by hand, are not among them)."""
+    """Points of the autograded cells (test cells), by grade id."""
     nb = nbformat.read(ROOT / "assignments" / assignment / f"{assignment}.ipynb", as_version=4)
     return {grade_id(c): float(c.metadata.nbgrader["points"]) for c in nb.cells
             if c.metadata.get("nbgrader", {}).get("grade") and not c.metadata.nbgrader.get("solution")}
 
 
 def _written(assignment) -> set:
-    """The grade ids of the written answers (manually graded markdown cells)."""
+    """Grade ids of the answers graded by hand (markdown cells that are grade and solution cells)."""
     nb = nbformat.read(ROOT / "assignments" / assignment / f"{assignment}.ipynb", as_version=4)
     return {grade_id(c) for c in nb.cells
             if c.metadata.get("nbgrader", {}).get("grade") and c.metadata.nbgrader.get("solution")}
+
+
+def _missing(value) -> bool:
+    return value is None or value != value   # None, or NaN from the DataFrame
 
 
 # --------------------------------------------------------------------------------------------
@@ -283,15 +333,21 @@ def test_every_grading_run_succeeded(graded):
 @pytest.mark.parametrize("s", SCENARIOS, ids=lambda s: f"{s.assignment[:2]}-{s.name}")
 def test_scenario_gets_intended_score(graded, s):
     rows, status = _student(graded, s.assignment, s.student)
-    points = _max_points(s.assignment)
+    written = _written(s.assignment)
+    points = {q: p for q, p in _max_points(s.assignment).items() if q not in written}
     expected = {q: 0.0 if s.zero else s.scores.get(q, p) for q, p in points.items()}
-    got = {r["question"]: r["auto_score"] for r in rows if r["question"] not in _written(s.assignment)}
+    got = {r["question"]: r["auto_score"] for r in rows if r["question"] not in written}
     assert got == expected, status
-    assert not any(r["needs_manual_grade"] for r in rows if r["question"] in points), rows
-    for r in rows:   # written answers: left to the formgrader, or 0 when left as handed out
-        if r["question"] in _written(s.assignment):
-            assert r["score"] == 0.0 and (r["needs_manual_grade"] or r["auto_score"] == 0.0), r
+    assert not any(r["needs_manual_grade"] for r in rows if r["question"] not in written), rows
+    by_hand = [r for r in rows if r["question"] in written]
+    assert len(by_hand) == len(written)
+    if s.zero:   # left as released: nothing to grade by hand, 0 at once
+        assert all(r["auto_score"] == 0 and not r["needs_manual_grade"] for r in by_hand), by_hand
+    else:        # answered: waits for the grader, counts 0 until then
+        assert all(_missing(r["auto_score"]) and r["needs_manual_grade"] and r["score"] == 0 for r in by_hand), by_hand
     assert status is not None and status["status"] != "FAILED", status
+    if written and not s.zero:
+        assert status["status"] in ("needs manual grade", "notes", "needs review"), status
     assert status["score"] == sum(expected.values())
     if s.note:
         assert s.note in status["notes"], status["notes"]
@@ -303,8 +359,8 @@ def test_solution_is_clean_and_release_scores_zero_without_errors(graded, assign
     course = Path(graded["course"])
     for student in ("solution", "released"):
         _, status = _student(graded, assignment, student)
-        answered = student == "solution" and _written(assignment)   # its written answers await a grader
-        assert status["status"] == ("needs manual grade" if answered else "ok") and not status["notes"], status
+        waits = student == "solution" and _written(assignment)   # its written answers wait for a person
+        assert status["status"] == ("needs manual grade" if waits else "ok") and not status["notes"], status
         nb = nbformat.read(course / "autograded" / student / assignment / f"{assignment}.ipynb", as_version=4)
         errors = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs if o.output_type == "error"]
         stderr = [o for c in nb.cells if c.cell_type == "code" and grade_id(c)
@@ -324,6 +380,8 @@ def test_parallel_and_serial_give_identical_scores(graded):
 
 
 def test_feedback_shows_checks_and_scores_never_hidden_tests(graded):
+    if A1 not in ASSIGNMENTS:
+        pytest.skip("no A1")
     course = Path(graded["course"])
     pages = sorted((course / "feedback").glob(f"*/{A1}/{A1}.html"))
     assert {p.parts[-3] for p in pages} == {s.student for s in SCENARIOS if s.assignment == A1}
@@ -351,6 +409,33 @@ def _hidden_lines(text: str) -> list[str]:
         elif inside and line.strip():
             out.append(line)
     return out
+
+
+def test_written_answers_graded_by_hand_complete_full_marks(graded, tmp_path):
+    """The instructor grades A5's written answers (formgrader writes ``manual_score``); with them
+    the solution has full marks, 26 automatic + 6 by hand."""
+    from nbgrader.api import Gradebook
+
+    if A5 not in ASSIGNMENTS:
+        pytest.skip("no A5")
+    written = _written(A5)
+    nb = nbformat.read(ROOT / "assignments" / A5 / f"{A5}.ipynb", as_version=4)
+    points = {grade_id(c): float(c.metadata.nbgrader["points"]) for c in nb.cells   # written ones too
+              if c.metadata.get("nbgrader", {}).get("grade")}
+    assert len(written) == 3 and {points[q] for q in written} == {2.0}
+    copy = tmp_path / "gradebook.db"            # the shared gradebook is left as it is
+    copy.write_bytes((Path(graded["course"]) / "gradebook.db").read_bytes())
+    with Gradebook(f"sqlite:///{copy}") as gb:
+        for question in written:
+            grade = gb.find_grade(question, A5, A5, "solution")
+            assert grade.needs_manual_grade and grade.auto_score is None
+            grade.manual_score = points[question]     # what formgrader's grade API does
+            grade.needs_manual_grade = False
+        gb.db.commit()
+    rows = scores(A5, tmp_path)
+    mine = rows[rows.student == "solution"]
+    assert mine.score.sum() == sum(points.values()) == 32.0
+    assert not mine.needs_manual_grade.any()
 
 
 def test_grades_export_and_plot(graded):

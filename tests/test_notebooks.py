@@ -9,7 +9,7 @@ import re
 import nbformat
 import pytest
 
-from course import notebooks, runner
+from course import notebooks
 from course.paths import ROOT
 
 LESSONS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
@@ -19,10 +19,11 @@ ALL = notebooks.all_notebooks(ROOT)
 
 @pytest.mark.notebook
 @pytest.mark.parametrize("path", LESSONS + SOLUTIONS, ids=lambda p: str(p.relative_to(ROOT)))
-def test_notebook_runs_in_smoke_mode(path, kernel_env, tmp_path):
-    with runner._environment(kernel_env):
-        result = runner.run_notebook(path, tmp_path, runner.smoke_parameters("cpu"), timeout=300)
-    assert result.status == "ok", result.error
+def test_notebook_runs_in_smoke_mode(path, smoke_runs):
+    """Each notebook's row of the one shared smoke run (``smoke_runs`` in conftest.py)."""
+    result = smoke_runs["results"].get(path.name)
+    assert result is not None, f"{path.name} is missing from the smoke run in {smoke_runs['folder']}"
+    assert result["status"] == "ok", result["error"]
 
 
 @pytest.mark.parametrize("path", ALL, ids=lambda p: str(p.relative_to(ROOT)))
@@ -81,18 +82,18 @@ def _lesson_text(number: str) -> str:
     ("05", "Weights fed through placeholders are copied on every step"),
     ("05", "An update that is not fetched does not happen"),
     ("05", "tf.group"),
-    # the blitz's "widen the network" exercise (lesson 11)
-    ("11", "l11.check_wider_network(time_forward_backward, LeNet(), wide, device"),
+    # the blitz's "widen the network" exercise (lesson 12)
+    ("12", "l12.check_wider_network(time_forward_backward, LeNet(), wide, device"),
 ])
 def test_source_course_examples_are_in_the_lessons(lesson, snippet):
     """Examples of the source courses (issue 10) that had gone missing stay in."""
     assert snippet in _lesson_text(lesson)
 
 
-def test_lesson_11_names_cross_correlation_right_and_times_the_chosen_device():
+def test_lesson_12_names_cross_correlation_right_and_times_the_chosen_device():
     """Deep learning's "convolution" is a cross-correlation; the convolution of mathematics
     flips the kernel. The GPU timing cell follows DEVICE instead of building cuda itself."""
-    path = next((ROOT / "notebooks").glob("11_*.ipynb"))
+    path = next((ROOT / "notebooks").glob("12_*.ipynb"))
     cells = nbformat.read(path, as_version=4).cells
     prose = "\n".join(c.source for c in cells if c.cell_type == "markdown")
     assert "Mathematicians would flip the kernel and call this cross-correlation" not in prose

@@ -64,16 +64,22 @@ def test_the_wheel_students_install_holds_no_hidden_test_or_reference(tmp_path):
         texts = {n: z.read(n).decode("utf-8", "replace") for n in names if n.endswith((".py", ".json", ".txt"))}
     assert any(n.startswith("course/grading/") for n in names), names    # the checks are in it...
     assert not [n for n in names if "hidden_tests" in n or "solutions" in n or n.endswith(".ipynb")], names
-    secrets = set()
+    from course.grading import ASSIGNMENTS
+
+    secrets, per_assignment = set(), {}
     for path in (ROOT / "hidden_tests").glob("*.py"):
         tree = ast.parse(path.read_text())
+        mine = set()
         for node in tree.body:
             if isinstance(node, (ast.FunctionDef, ast.ClassDef)):   # a reference: its code, line by line
                 body = ast.get_source_segment(path.read_text(), node).splitlines()[1:]
-                secrets |= {line.strip() for line in body if len(line.strip()) >= 30 and '"""' not in line}
+                mine |= {line.strip() for line in body if len(line.strip()) >= 30 and '"""' not in line}
             elif isinstance(node, ast.Assign) and isinstance(node.value, ast.List):
-                secrets.add(ast.get_source_segment(path.read_text(), node.value))
+                mine.add(ast.get_source_segment(path.read_text(), node.value))
+        per_assignment[path.stem] = len(mine)
+        secrets |= mine
     assert len(secrets) >= 10
+    assert all(per_assignment.get(a, 0) > 0 for a in ASSIGNMENTS), per_assignment   # A1 ... A5 each
     leaks = sorted({s for s in secrets for text in texts.values() if s in text})
     assert leaks == [], f"hidden tests in the wheel: {leaks}"      # ...but no hidden case or reference
 

@@ -101,3 +101,22 @@ def test_smooth_is_bias_corrected():
     assert np.allclose(plot.smooth([5.0, 5.0, 5.0]), 5.0)
     noisy = np.sin(np.linspace(0, 3, 200)) + np.random.default_rng(0).normal(0, 0.5, 200)
     assert np.std(np.diff(plot.smooth(noisy))) < np.std(np.diff(noisy))
+
+
+def test_layer_histograms_one_row_per_net_one_column_per_layer():
+    rows = {"good": [torch.randn(500) for _ in range(4)],
+            "shrinks": [torch.randn(500) * 10.0 ** -k for k in range(4)]}
+    fig = plot.layer_histograms(rows, layers=[1, 4], title="activations")
+    assert len(fig.axes) == 4 and fig._suptitle.get_text() == "activations"
+    titles = [(ax.get_title(loc="left"), ax.get_title(loc="right")) for ax in fig.axes]
+    assert titles[0][0] == "layer 1" and titles[1][0] == "layer 4"
+    assert titles[3][1] == f"std {rows['shrinks'][3].numpy().std():.2g}"     # 1e-3 scale shows in the number
+    assert fig.axes[0].get_ylabel() == "good" and fig.axes[2].get_ylabel() == "shrinks"
+    inf_row = {"blows up": [np.array([1.0, 2.0, np.inf, np.nan])]}
+    assert "std 0.5" in plot.layer_histograms(inf_row).axes[0].get_title(loc="right")
+    relu_like = {"relu": [np.array([0.0, 0.0, 0.0, 1.0, 3.0])]}
+    kept = plot.layer_histograms(relu_like, bins=2, drop_zeros=True).axes[0]
+    assert kept.patches[0].get_data().values.tolist() == [1, 1]            # the zeros are not drawn
+    assert kept.get_title(loc="right") == f"std {np.std([0, 0, 0, 1, 3]):.2g}"   # but count in the std
+    with pytest.raises(ValueError, match="cannot show layer"):
+        plot.layer_histograms(rows, layers=[5])

@@ -4,8 +4,8 @@
 * Regenerating them (nbgrader's real ``generate_assignment``, through ``course.release``,
   in a temp copy of the course) gives the same notebooks and the same other files.
 * No released notebook holds solution code, solution markers or hidden tests; every answer cell
-  holds the stub (a written answer's cell: "YOUR ANSWER HERE", its model answer and rubric stay
-  in the source).
+  holds the stub (a written answer graded by hand: "YOUR ANSWER HERE", its model answer and rubric
+  stay in the source).
 * Every released notebook follows the course conventions (``course.notebooks.problems``), with a
   Colab badge that points at the released file itself.
 """

@@ -1,7 +1,7 @@
 """The course website (``make site``, ``course/site.py``) as a reader meets it, in headless Chromium.
 
-One build per test run: ``python -m course site`` with no executed lessons to publish, so every lesson
-is run in smoke mode (stand-in data, ``kernel_env``) and the site is built into a temp folder. A local
+One build per test run: ``python -m course site`` publishes the lessons of the test run's one shared
+smoke run (``smoke_runs`` in conftest.py: stand-in data, ``kernel_env``) into a temp folder. A local
 ``python -m http.server`` on 127.0.0.1 serves it. The tests open the landing page, follow the
 sidebar and the prev/next links, visit every page and check: no console errors, no request leaving
 127.0.0.1 (the site works offline), a rendered plot on every lesson page, the smoke banner, the
@@ -27,7 +27,7 @@ from test_browser import browser_context, free_port, page  # noqa: F401 - fixtur
 
 ROOT = Path(__file__).resolve().parent.parent
 SCREENSHOTS = ROOT / "build" / "site-screenshots"
-BUILD_S = 900        # the whole build: 16 smoke runs, 2 at a time, then Sphinx (busy 2-core machine)
+BUILD_S = 900        # Sphinx over the executed lessons (the smoke runs are made by the smoke_runs fixture)
 SERVER_START_S = 20
 
 pytestmark = [pytest.mark.slow, pytest.mark.notebook]  # `make test-fast` skips them
@@ -42,10 +42,11 @@ def assignment_names() -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def site(browser_context, run_once, kernel_env):  # noqa: F811 - the fixture
+def site(browser_context, run_once, kernel_env, smoke_runs):  # noqa: F811 - the fixture
     """The site built once per test run (``run_once``: one build even when xdist splits this module
-    across workers), in smoke mode on stand-in data. Asks for the browser first: without one the
-    tests skip before the build."""
+    across workers), from the lessons' executed copies of the shared smoke run (``smoke_runs``, the
+    same run ``test_notebooks.py`` checks) on stand-in data. Asks for the browser first: without
+    one the tests skip before the build."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST_", "COV_"))}
     env.update(kernel_env)
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
@@ -54,7 +55,7 @@ def site(browser_context, run_once, kernel_env):  # noqa: F811 - the fixture
         start = time.monotonic()
         done = subprocess.run(
             [sys.executable, "-m", "course", "site", "--out", str(tmp / "site"), "--runs", str(tmp / "no-runs"),
-             "--smoke-runs", str(tmp / "smoke-runs"), "--jobs", "2"],
+             "--smoke-runs", smoke_runs["folder"], "--jobs", "2"],
             cwd=ROOT, env=env, capture_output=True, text=True, timeout=BUILD_S)
         return {"rc": done.returncode, "log": (done.stdout[-4000:] + "\n" + done.stderr[-4000:]),
                 "seconds": round(time.monotonic() - start), "load": round(os.getloadavg()[0], 2),
@@ -148,6 +149,8 @@ def test_landing_page_links_every_lesson_and_assignment(server, page):  # noqa: 
     table = page.locator("article table").first.inner_text()
     for name in lesson_names():
         assert name[:2] in table, f"the course map lacks lesson {name[:2]}"
+    searches = [b for b in page.locator(".search-button__button").all() if b.is_visible()]
+    assert len(searches) == 1, f"{len(searches)} visible search boxes/buttons on the landing page, want one"
 
 
 def test_next_links_walk_through_every_page(server, page):  # noqa: F811
@@ -231,3 +234,16 @@ def test_site_has_no_solutions(site):
             leaked += [f"{path.name}: {ln.strip()}" for ln in solution.splitlines()
                        if len(ln.strip()) >= 30 and ln.strip() in served]
     assert not leaked, "solution lines on the site:\n" + "\n".join(leaked[:5])
+
+
+def test_lesson_pages_leave_out_the_runners_injected_parameters(site):
+    """Papermill's ``injected-parameters`` cell (``SMOKE = True`` ...) belongs to the run, not to
+    the lesson: the published notebooks do not have it, and the lesson's own parameters cell stays."""
+    for name in lesson_names():
+        nb = json.loads((site / "_sources" / "lessons" / f"{name}.ipynb").read_text()) \
+            if (site / "_sources" / "lessons" / f"{name}.ipynb").is_file() else None
+        page = (site / "lessons" / f"{name}.html").read_text()
+        assert "injected-parameters" not in page, name
+        if nb is not None:
+            tags = [t for c in nb["cells"] for t in c.get("metadata", {}).get("tags", [])]
+            assert "injected-parameters" not in tags and "parameters" in tags, name

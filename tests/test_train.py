@@ -106,6 +106,19 @@ def test_per_class_accuracy_and_an_empty_loader():
         train.evaluate(_model(), [])
 
 
+def test_confusion_matrix_counts_true_rows_and_predicted_columns():
+    cm = train.confusion_matrix(torch.tensor([0, 0, 1, 2, 2, 2]), torch.tensor([0, 1, 1, 0, 2, 2]), 4)
+    assert cm.dtype == torch.long and cm.tolist() == [[1, 1, 0, 0], [0, 1, 0, 0], [1, 0, 2, 0], [0, 0, 0, 0]]
+    y, y_hat = torch.randint(0, 5, (300,)), torch.randint(0, 5, (300,))
+    cm = train.confusion_matrix(y, y_hat)
+    assert cm.sum(1).tolist() == torch.bincount(y, minlength=5).tolist()
+    assert torch.allclose(cm.diag() / cm.sum(1), torch.tensor(train.per_class_accuracy(y, y_hat).values, dtype=torch.float32))
+    with pytest.raises(ValueError, match="labels must lie in 0..2"):
+        train.confusion_matrix(torch.tensor([0, 3]), torch.tensor([0, 1]), 3)
+    with pytest.raises(ValueError, match="2 labels but y_hat has 1"):
+        train.confusion_matrix(torch.tensor([0, 1]), torch.tensor([0]))
+
+
 def test_grad_norms_and_parameter_count():
     model = nn.Sequential(nn.Linear(4, 3), nn.ReLU(), nn.Linear(3, 2))
     model(torch.randn(5, 4)).sum().backward()

@@ -9,9 +9,9 @@
   objects (``remote``) that run probes in the kernel and bring back plain data, and writes the
   check's report and score into the cell's outputs itself. The score is clamped to
   ``[0, points]``. So nothing a student's cell does in the kernel (patching the checks, numpy,
-  torch, builtins, IPython's display or interactivity) can raise a score. A check that scores
-  on held-out data names its files (``HELD_OUT`` of its module); the kernel's data view leaves
-  them out.
+  torch, builtins, IPython's display or interactivity) can raise a score. The data a check scores
+  on (``hidden_data`` of the assignment's ``assignment.json``) is left out of the kernel's
+  view of the data cache.
 * A dead or hung kernel costs one cell, not the notebook: when a cell kills the kernel
   (``os._exit``, ``exit()``, a segfault, the memory cap) or keeps running after the timeout's
   interrupt, the kernel is restarted, the answer cells above are re-run and grading continues.
@@ -35,7 +35,7 @@ from nbclient.exceptions import CellTimeoutError, DeadKernelError
 from nbgrader.preprocessors import Execute
 from traitlets import Integer, Unicode
 
-from course.autograde import remote, sandbox, testcells
+from course.autograde import remote, sandbox, staging, testcells
 from course.autograde.notes import add_note, coursedir, error_output, set_fact, where
 
 #: What answer cells must not reach for; a match flags the submission for review (score kept).
@@ -54,16 +54,12 @@ def suspicious(source: str) -> list[str]:
     return [what for what, pattern in SUSPICIOUS.items() if re.search(pattern, source, re.M)]
 
 
-def held_out_by(source: str) -> tuple[str, ...]:
-    """The data files a test cell's check scores on and the kernel must not see: the
-    ``HELD_OUT`` patterns of its check module (e.g. ``course.grading.a3``), or none."""
-    import importlib
-
-    try:
-        module = importlib.import_module(f"course.grading.{testcells.parse(source).module}")
-    except Exception:  # noqa: BLE001 - not a check call: nothing to hold out
-        return ()
-    return tuple(getattr(module, "HELD_OUT", ()))
+def review_flags(nb) -> list[str]:
+    """What the answer *code* cells of ``nb`` reach for (``SUSPICIOUS``); written answers
+    (markdown answer cells) are prose and never run, so they are not scanned."""
+    return sorted({what for cell in nb.cells
+                   if cell.get("cell_type") == "code" and cell.get("metadata", {}).get("nbgrader", {}).get("solution")
+                   for what in suspicious(cell.source)})
 
 
 def is_test_cell(cell) -> bool:
@@ -99,6 +95,9 @@ class SafeExecute(Execute):
     hidden_tests = Unicode("", help="Folder of the hidden tests (default: <course root>/hidden_tests).").tag(config=True)
     sandbox = Unicode("auto", help="'auto': bubblewrap where available, else unsandboxed with a warning; "
                                    "'off': never.").tag(config=True)
+    submission_directory = Unicode("", help="Folder of the submission whose declared files (assignment.json) "
+                                            "the kernel gets (default: nbgrader's submitted folder of the "
+                                            "student).").tag(config=True)
 
     def create_kernel_manager(self):
         """Like nbclient's, but the course's grading kernel is found without being installed,
@@ -123,16 +122,19 @@ class SafeExecute(Execute):
         if not os.path.isdir(folder) and any("HIDDEN TESTS" in c.source for c in nb.cells if is_test_cell(c)):
             add_note(nb, f"THE HIDDEN TESTS ARE MISSING ({folder}): only the visible cases were graded")
             self.log.error("The hidden tests are missing (%s): only the visible cases are graded", folder)
-        held = sorted({p for cell in nb.cells if is_test_cell(cell) for p in held_out_by(cell.source)})
-        self._sandbox = (sandbox.prepare(held_out=held) if self.sandbox != "off"
+        info = (resources or {}).get("nbgrader", {})
+        spec = staging.assignment_spec(root, info["assignment"]) if info.get("assignment") else {}
+        self._sandbox = (sandbox.prepare(hidden_data=spec.get("hidden_data", [])) if self.sandbox != "off"
                          else {"mode": "unsandboxed", "why": "switched off"})
+        self._give_declared_files(nb, resources, root, spec)
         if self._sandbox.get("file"):
             os.environ[sandbox.ENV] = self._sandbox["file"]
+        previous = os.environ.get("NBGRADER_EXECUTION")
+        os.environ["NBGRADER_EXECUTION"] = "autograde"   # as nbgrader sets it; notebooks skip long work
         set_fact(nb, "sandbox", self._sandbox["mode"])
         if self._sandbox["mode"] != "bwrap":
             self.log.warning("UNSANDBOXED: %s. The submission runs with this user's rights.", self._sandbox.get("why"))
-        review = sorted({what for cell in nb.cells if cell.get("metadata", {}).get("nbgrader", {}).get("solution")
-                         for what in suspicious(cell.source)})
+        review = review_flags(nb)
         if review:
             set_fact(nb, "review", review)
         try:
@@ -144,8 +146,39 @@ class SafeExecute(Execute):
             return result
         finally:
             os.environ.pop(sandbox.ENV, None)
+            if previous is None:
+                os.environ.pop("NBGRADER_EXECUTION", None)
+            else:
+                os.environ["NBGRADER_EXECUTION"] = previous
             if self._sandbox.get("file"):
                 sandbox.cleanup(self._sandbox)
+
+    def _give_declared_files(self, nb, resources, root: str, spec: dict) -> None:
+        """Copy the files the assignment declares (``assignment.json``: ``files``, at most
+        ``max_file_mb``) from the student's submission to where the kernel runs: its scratch
+        folder, or (sandbox off) the graded notebook's folder. Always the submitted file, never
+        a copy nbgrader put next to the graded notebook from the source folder."""
+        names = [n for n in staging.declared_files(root, resources["nbgrader"]["assignment"])] if spec else []
+        if not names:
+            return
+        info = resources["nbgrader"]
+        course_dir = coursedir(self)
+        src = self.submission_directory
+        if not src and course_dir is not None:
+            src = course_dir.format_path(course_dir.submitted_directory, info["student"], info["assignment"])
+        work = resources.get("metadata", {}).get("path") or os.getcwd()
+        dest = self._sandbox.get("scratch") or work
+        for name in names:   # nothing of the instructor's may stand in for a missing file
+            with contextlib.suppress(OSError):
+                os.remove(os.path.join(dest, name))
+        if not src or not os.path.isdir(src):
+            return
+        for note in staging.copy_declared(src, dest, names, staging.max_file_bytes(root, info["assignment"])):
+            add_note(nb, note)
+        if self._sandbox.get("mode") == "bwrap" and os.geteuid() == 0:
+            for name in names:
+                with contextlib.suppress(OSError):
+                    os.chown(os.path.join(dest, name), self._sandbox["uid"], self._sandbox["uid"])
 
     def _execute(self, nb, resources, km):
         NotebookClient.__init__(self, nb, km)

@@ -5,8 +5,11 @@
   edited test cells are noted (nbgrader restores them from the gradebook).
 * ``GradingNotes``: a "Grading notes" markdown cell at the top of the graded notebook lists what
   went wrong, so formgrader and the student's feedback say it.
-* ``HideHiddenTests``: feedback shows the test cells without their hidden part, and errors in test
-  cells without a traceback (a traceback would quote the hidden lines).
+* ``ShowRubrics``: under each written answer (a manually graded answer cell) the graded notebook
+  gets a read-only cell with the model answer and rubric from the source notebook, so the
+  formgrader shows them beside what the student wrote.
+* ``HideHiddenTests``: feedback shows the test cells without their hidden part, errors in test
+  cells without a traceback (a traceback would quote the hidden lines), and no rubric cells.
 
 Used by: nbgrader, through ``nbgrader_config.py``.
 """
@@ -167,6 +170,63 @@ class GradingNotes(NbGraderPreprocessor):
         return nb, resources
 
 
+RUBRIC_CELL = "course_grading_rubric"   # cell metadata marker of a rubric cell (ShowRubrics)
+
+
+def solution_text(source: str) -> str:
+    """What lies between ``### BEGIN SOLUTION`` and ``### END SOLUTION`` in a cell's source."""
+    lines, inside = [], False
+    for line in source.split("\n"):
+        if "### BEGIN SOLUTION" in line:
+            inside = True
+        elif "### END SOLUTION" in line:
+            inside = False
+        elif inside:
+            lines.append(line)
+    return "\n".join(lines).strip()
+
+
+class ShowRubrics(NbGraderPreprocessor):
+    """For the formgrader: after each written answer (a markdown cell that is both a solution
+    and a grade cell), a markdown cell with the model answer and rubric of that cell in the
+    source notebook (``<source>/<assignment>/<notebook>.ipynb``, the part between ``### BEGIN
+    SOLUTION`` and ``### END SOLUTION``). The cell carries no nbgrader metadata, so it changes no
+    score; feedback leaves it out (``HideHiddenTests``)."""
+
+    source_directory = Unicode("", help="Folder of the assignments' sources (default: the course's).").tag(config=True)
+
+    def _source(self, resources):
+        course_dir = coursedir(self)
+        folder = self.source_directory or (str(Path(course_dir.root) / course_dir.source_directory)
+                                           if course_dir else "source")
+        info = resources["nbgrader"]
+        path = Path(folder) / info["assignment"] / f"{info['notebook']}.ipynb"
+        return nbformat.read(path, as_version=4) if path.exists() else None
+
+    def preprocess(self, nb, resources):
+        def written(cell) -> bool:
+            return cell.cell_type == "markdown" and nbutils.is_solution(cell) and nbutils.is_grade(cell)
+
+        nb.cells = [c for c in nb.cells if not c.get("metadata", {}).get(RUBRIC_CELL)]
+        source = self._source(resources) if any(written(c) for c in nb.cells) else None
+        if source is None:
+            return nb, resources
+        rubrics = {grade_id(c): solution_text(c.source) for c in source.cells if written(c)}
+        cells = []
+        for cell in nb.cells:
+            cells.append(cell)
+            text = rubrics.get(grade_id(cell)) if written(cell) else None
+            if text:
+                rubric = nbformat.v4.new_markdown_cell(
+                    f"> **For the grader** (from the source notebook; not shown in the feedback): the model "
+                    f"answer and rubric of `{grade_id(cell)}`, {cell.metadata.nbgrader.get('points', 0):g} "
+                    f"point(s).\n\n" + text)
+                rubric.metadata[RUBRIC_CELL] = True
+                cells.append(rubric)
+        nb.cells = cells
+        return nb, resources
+
+
 class HideHiddenTests(ClearHiddenTests):
     """For feedback: drop the hidden-test regions and reduce test-cell errors to one line.
 
@@ -175,6 +235,10 @@ class HideHiddenTests(ClearHiddenTests):
     """
 
     enforce_metadata = Bool(False, help="Hidden tests outside grade cells are removed too.").tag(config=True)
+
+    def preprocess(self, nb, resources):
+        nb.cells = [c for c in nb.cells if not c.get("metadata", {}).get(RUBRIC_CELL)]   # graders only
+        return super().preprocess(nb, resources)
 
     def preprocess_cell(self, cell, resources, cell_index):
         cell, resources = super().preprocess_cell(cell, resources, cell_index)

@@ -3,13 +3,11 @@
 ``Remote(session, "affine_backward")`` stands for the object of that name in the student's
 kernel. A check (``course.grading``) calls it only through a probe
 (``course.grading.core.invoke`` -> ``Remote.__course_invoke__``): the session writes the request
-(probe, inputs, time limit) into the job's exchange folder, asks the kernel to run
+(probe, inputs, time limit; a ``Remote`` among the inputs, a second learner object, goes as its
+name) into the job's exchange folder, asks the kernel to run
 ``course.grading.probes.serve`` on it (a silent execute request, not a notebook cell), waits for
 the reply within the time limit and reads the answer back with ``course.grading.wire``
-(``allow_pickle=False``, size-capped). The answer is data; the check scores it. Another of
-the learner's objects among the inputs (a ``Remote`` of the same session, e.g. the model class a
-training function trains) travels by its name, and the kernel's object of that name takes its
-place (``probes.LEARNER``).
+(``allow_pickle=False``, size-capped). The answer is data; the check scores it.
 
 Whatever the kernel does, the worst it can do is answer wrongly, hang (the call is interrupted
 and counts as a timeout), or die (the session notes it; the executor restarts the kernel).
@@ -24,7 +22,6 @@ from typing import Any
 
 from course import check
 from course.grading import wire
-from course.grading.probes import LEARNER
 
 GRACE = 10.0     # seconds beyond the learner's time limit before the grader interrupts the kernel
 KINDS = {"ok", "error", "not_implemented", "timeout", "exit", "interrupted"}
@@ -48,8 +45,11 @@ class KernelSession:
         self.calls += 1
         request, response = self.exchange / "request.npz", self.exchange / "response.npz"
         response.unlink(missing_ok=True)
-        args = [{LEARNER: a._name} if isinstance(a, Remote) else a for a in args]  # by name, in the kernel
-        request.write_bytes(wire.pack({"probe": probe, "target": target, "args": args,
+        # a second learner object among the inputs (a backward pass beside its forward pass)
+        # travels as its name; the kernel looks it up (``course.grading.probes.serve``)
+        learners = [[i, a._name] for i, a in enumerate(args) if isinstance(a, Remote)]
+        args = [None if isinstance(a, Remote) else a for a in args]
+        request.write_bytes(wire.pack({"probe": probe, "target": target, "args": args, "learners": learners,
                                        "kwargs": dict(kwargs), "timeout": float(timeout)}))
         os.chmod(request, 0o644)
         code = (f"__import__('course.grading.probes', fromlist=['serve']).serve(globals(), "

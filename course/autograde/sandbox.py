@@ -4,14 +4,15 @@ The grading kernel of a submission runs with:
 
 ==================  =========================================================================
 network             none (a new network namespace with no interfaces but a dead loopback)
-files               its own scratch folder (read-write, empty but for what the assignment
-                    declares) and a read-only Python environment: the system's ``/usr`` and
-                    ``/etc``, the interpreter, the virtual environment and the ``course``
-                    package's own folder. ``solutions/``, ``hidden_tests/``, the gradebook, other
-                    students' submissions and the rest of the course tree do not exist in it.
-                    A read-only view of the data cache, without the held-out files that the
-                    notebook's graded runs score on (``prepare(held_out=...)``: their labels
-                    never reach the kernel).
+files               its own scratch folder (read-write, empty but for the files the
+                    assignment declares, copied from the submission by the executor) and a
+                    read-only Python environment: the system's ``/usr`` and ``/etc``, the
+                    interpreter, the virtual environment and the ``course`` package's own
+                    folder, plus a read-only view of the data cache without the files the
+                    assignment hides (``hidden_data`` of ``assignment.json``: the labels the grader
+                    evaluates on; A3's MNIST test split, A4's CIFAR-10 test batch).
+                    ``solutions/``, ``hidden_tests/``, the gradebook, other students'
+                    submissions and the rest of the course tree do not exist in it.
 user                an unprivileged user id of its own (when the grader runs as root), or the
                     grader's own user mapped in a user namespace (when not)
 processes           a PID namespace: when the kernel ends, every process it started ends too
@@ -54,13 +55,12 @@ def available() -> str | None:
     return None
 
 
-def prepare(limits: dict | None = None, held_out: Sequence[str] = ()) -> dict:
+def prepare(limits: dict | None = None, hidden_data: Sequence[str] = ()) -> dict:
     """A fresh scratch folder and the launcher's settings for one notebook's kernel.
 
-    ``held_out``: files of the data cache (glob patterns relative to it) that the kernel's data
-    view leaves out: the held-out split a graded run of this notebook scores on, which the grader
-    reads itself (each check module declares its own, e.g. ``course.grading.a3.HELD_OUT``;
-    ``SafeExecute`` collects those of the notebook's test cells).
+    ``hidden_data``: paths or glob patterns inside the data cache (``"cifar-10-batches-py/test_batch"``,
+    ``"MNIST/raw/t10k-*"``) that the kernel's view of it leaves out: the split a check evaluates
+    on, which the grader reads itself (``assignment.json``'s ``hidden_data``).
 
     Returns the settings (also written to ``<scratch>/../sandbox.json``): ``scratch``,
     ``exchange`` (where grader and kernel swap requests), ``mode`` (``"bwrap"`` or
@@ -76,7 +76,7 @@ def prepare(limits: dict | None = None, held_out: Sequence[str] = ()) -> dict:
                 "why": why, "uid": uid, "readonly": readonly_paths(), "env": {},
                 "limits": {**DEFAULT_LIMITS, **(limits or {})}, "file": str(base / "sandbox.json")}
     if not why:
-        settings["env"] = _data_view(base / "data", held_out)
+        settings["env"] = _data_view(base / "data", hidden_data)
         if settings["env"]:
             settings["readonly"].append(str(base / "data"))
     if os.geteuid() == 0 and not why:
@@ -123,12 +123,13 @@ class Watchdog:
                         pass
 
 
-def _data_view(folder: Path, held_out_files: Sequence[str] = ()) -> dict:
+def _data_view(folder: Path, hidden: Sequence[str] = ()) -> dict:
     """A read-only view of the course's data for the kernel: ``$COURSE_DATA_DIR`` (by default
     the user's data cache, ``course.data.data_dir()``) and the checksum files the data variables
     name, mirrored into ``folder`` by hard links, in folders anyone may read (the cache itself
-    often sits in a private home folder), without the files that ``held_out_files`` (glob
-    patterns) match. Returns the variables that point the kernel at the view."""
+    often sits in a private home folder), without the files that ``hidden`` (paths or glob
+    patterns relative to the data folder) matches. Returns the variables that point the kernel
+    at the view."""
     env = {}
     for name in DATA_ENV:
         value = os.environ.get(name) or (_default_data_dir() if name == "COURSE_DATA_DIR" else None)
@@ -143,7 +144,7 @@ def _data_view(folder: Path, held_out_files: Sequence[str] = ()) -> dict:
             continue
         dest.mkdir(parents=True, exist_ok=True)  # the view exists even when nothing is in it
         for path in src.rglob("*"):
-            if path.is_file() and not path.is_symlink() and not held_out(path.relative_to(src), held_out_files):
+            if path.is_file() and not path.is_symlink() and not is_hidden(path.relative_to(src), hidden):
                 _link(path, dest / path.relative_to(src))
         env[name] = str(dest)
     for path in [folder, *folder.rglob("*")] if folder.exists() else []:
@@ -152,12 +153,12 @@ def _data_view(folder: Path, held_out_files: Sequence[str] = ()) -> dict:
     return env
 
 
-def held_out(relpath: Path | str, patterns: Sequence[str]) -> bool:
+def is_hidden(relpath: Path | str, patterns: Sequence[str]) -> bool:
     """True for a file of the data cache (path relative to it) that one of ``patterns`` matches."""
     from fnmatch import fnmatch
 
     rel = Path(relpath).as_posix()
-    return any(fnmatch(rel, pattern) for pattern in patterns)
+    return any(fnmatch(rel, pattern.strip("/")) for pattern in patterns)
 
 
 def _default_data_dir() -> str | None:
@@ -226,7 +227,8 @@ def command(settings: dict, argv: list[str]) -> list[str]:
     env = {"PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin", "HOME": scratch, "LANG": "C.UTF-8",
            "MPLCONFIGDIR": f"{scratch}/.config/matplotlib", "MPLBACKEND": "Agg", "TMPDIR": "/tmp"}
     for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MALLOC_ARENA_MAX",
-                 "OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE", "COURSE_GRADING_TIMEOUT", "COURSE_DEVICE"):
+                 "OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE", "COURSE_GRADING_TIMEOUT", "COURSE_DEVICE",
+                 "NBGRADER_EXECUTION"):
         if os.environ.get(name):
             env[name] = os.environ[name]
     env.update(settings.get("env", {}))

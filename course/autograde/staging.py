@@ -1,12 +1,13 @@
 """Staging submissions: copy what a student handed in to where it is graded, safely.
 
 Only the assignment's notebooks are copied (with nbgrader's ``timestamp.txt``, and the files the
-assignment declares in ``assignment.json``'s ``files``), never a whole folder: a submitted ``course/`` package, a
-``sitecustomize.py`` or a symbolic link to the instructor's files stays behind. A notebook that
+assignment declares in ``assignment.json``'s ``files``, up to its ``max_file_mb``), never a whole
+folder: a submitted ``course/`` package, a ``sitecustomize.py``, an oversized file or a symbolic
+link to the instructor's files stays behind. A notebook that
 is not valid JSON (or not a notebook) is replaced by the blank released one with a note, so it
 scores 0 and its feedback says why; one that breaks the notebook schema is repaired.
 
-Used by: ``course.autograde.commands``.
+Used by: ``course.autograde.grade`` (staging), ``course.autograde.execute`` (the declared files).
 """
 from __future__ import annotations
 
@@ -65,15 +66,55 @@ def read_submission(path: Path):
     return nb, None
 
 
+SPEC = "assignment.json"     # in the source folder of an assignment; never released (nbgrader_config.py)
+DEFAULT_MAX_FILE_MB = 20
+
+
+def assignment_spec(root: Path, assignment: str) -> dict:
+    """``<source>/<assignment>/assignment.json`` (``{}`` when there is none). Keys the grader reads:
+
+    * ``files``: names of files besides the notebooks that students hand in (A4: its weights
+      file ``a4_cifar_cnn.pt``); staging and the executor copy them, and only them;
+    * ``max_file_mb``: the largest such file that is graded (default ``DEFAULT_MAX_FILE_MB``);
+    * ``hidden_data``: paths in the data cache that the grading kernel must not see (the labels
+      of the split a check evaluates on, e.g. ``cifar-10-batches-py/test_batch``).
+    """
+    source, _ = config_dirs(root)
+    path = Path(root) / source / assignment / SPEC
+    if not path.exists():
+        return {}
+    spec = json.loads(path.read_text())
+    return spec if isinstance(spec, dict) else {}
+
+
 def declared_files(root: Path, assignment: str) -> list[str]:
     """Files besides the notebooks that the assignment asks students to hand in: the list
     ``files`` in ``<source>/<assignment>/assignment.json`` (e.g. a weights file), if any."""
-    source, _ = config_dirs(root)
-    spec = Path(root) / source / assignment / "assignment.json"
-    if not spec.exists():
-        return []
-    names = json.loads(spec.read_text()).get("files", [])
+    names = assignment_spec(root, assignment).get("files", [])
     return [n for n in names if isinstance(n, str) and re.fullmatch(r"[\w.-]+", n) and not n.startswith(".")]
+
+
+def max_file_bytes(root: Path, assignment: str) -> int:
+    """The largest declared file (bytes) that is copied for grading."""
+    return int(float(assignment_spec(root, assignment).get("max_file_mb", DEFAULT_MAX_FILE_MB)) * 2**20)
+
+
+def copy_declared(src: Path, dest: Path, names: Sequence[str], max_bytes: int) -> list[str]:
+    """Copy the declared files ``names`` from the folder ``src`` to ``dest``: regular files only
+    (never a symbolic link), at most ``max_bytes`` each. Returns notes on what was left out for
+    its size; a missing file is left to the check that needs it (it says so itself)."""
+    notes = []
+    for name in names:
+        path = Path(src) / name
+        if not path.is_file() or path.is_symlink():
+            continue
+        size = path.stat().st_size
+        if size > max_bytes:
+            notes.append(f"{name} is {size / 2**20:.1f} MiB, more than the {max_bytes / 2**20:g} MiB this "
+                         f"assignment accepts: it was not graded")
+            continue
+        shutil.copyfile(path, Path(dest) / name)
+    return notes
 
 
 def stage(assignment: str, students: Sequence[str], root: Path, dest: Path) -> dict[str, list[str]]:
@@ -91,8 +132,8 @@ def stage(assignment: str, students: Sequence[str], root: Path, dest: Path) -> d
         if out.exists():
             shutil.rmtree(out)
         out.mkdir(parents=True)
-        notes[student] = []
-        for name in [*(p.name for p in src.glob("*.ipynb")), "timestamp.txt", *declared_files(root, assignment)]:
+        notes[student] = copy_declared(src, out, declared_files(root, assignment), max_file_bytes(root, assignment))
+        for name in [*(p.name for p in src.glob("*.ipynb")), "timestamp.txt"]:
             path = src / name
             if path.is_file() and not path.is_symlink():   # never a link to the instructor's files
                 shutil.copyfile(path, out / name)

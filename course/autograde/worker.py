@@ -40,8 +40,10 @@ def grade_submission(root: str, staged: str, out: str, student: str, assignment:
 
     config = config_of(root_path)
     config.merge(KVArgParseConfigLoader(argv=list(options)).load_config())
-    _, release = config_dirs(root_path)
+    source, release = config_dirs(root_path)
     config.RestoreCellMetadata.release_directory = str(root_path / release)
+    config.ShowRubrics.source_directory = str(root_path / source)
+    config.SafeExecute.submission_directory = str(Path(staged).resolve())   # its declared files (A4's weights)
     names = [*config.Autograde.sanitize_preprocessors,
              *[p for p in config.Autograde.autograde_preprocessors if p not in RECORDING]]
     out_path.mkdir(parents=True, exist_ok=True)

@@ -1,159 +1,345 @@
-"""Checks for lesson 11 (a CNN on MNIST).
+"""Checks for lesson 11 (training deep nets well).
 
 Exercises:
-    1. ``conv_output_size(fn)``: the output height of a convolution (or pooling) layer.
-    2. ``conv_num_parameters(fn)``: the number of weights and biases of an ``nn.Conv2d``.
-    3. ``max_pool2x2(fn)``: 2x2 max pooling with stride 2, written with ``reshape`` and ``amax``.
-    4. ``check_wider_network(time_fn, base, wide, device)``: a LeNet with wider conv layers, and
-       a timing function for one forward + backward pass (the timings are reported, not graded).
+    1. ``kaiming_normal(fn)``: He (Kaiming) initialisation by hand: ``fn(fan_in, fan_out)`` -> a
+       random (fan_out, fan_in) weight with mean 0 and variance 2 / fan_in, which keeps the
+       activations of a deep ReLU stack at the same size layer after layer.
+    2. ``early_stopping(cls)``: an ``EarlyStopping(patience)`` class whose ``step(val_loss)``
+       says when to stop and remembers the best epoch (``best_epoch``, ``best_loss``).
+    3. ``dropout(fn)``: inverted dropout ``fn(x, p, training)``: about a share p of zeros, the
+       kept units scaled by 1 / (1 - p) so the mean stays, and ``x`` unchanged in eval mode.
 
-PyTorch is the oracle: the checks build the real layers (``nn.Conv2d``, ``F.max_pool2d``) and
-run them on dummy inputs, so no solution is stored here. Each check prints one line (expected vs
-got on failure) and returns the points earned; it never raises.
+PyTorch is the oracle where it has one: the variance an initialisation must give comes from
+``torch.nn.init.calculate_gain("relu")`` (the rule ``nn.init.kaiming_normal_`` follows), and
+dropout is held to the statistics of ``torch.nn.functional.dropout``. Early stopping has no
+PyTorch counterpart: ``EarlyStopping`` below is the reference, and the lesson uses it until the
+learner's class passes. Random draws run under a fixed seed inside ``torch.random.fork_rng``, so a
+check gives the same verdict every time and leaves the learner's random state alone. Each check
+prints one line (expected vs got on failure) and returns the points earned; it never raises.
 """
 from __future__ import annotations
 
+import math
+
 import torch
-import torch.nn.functional as F
 
 from course import check
 
-# (size, kernel, padding, stride): square inputs and kernels, as in the lesson
-CONV_CASES = [
-    (28, 5, 0, 1),   # LeNet's first layer: 28 -> 24
-    (12, 5, 0, 1),   # its second layer: 12 -> 8
-    (28, 3, 1, 1),   # "same" padding keeps the size
-    (28, 5, 2, 1),
-    (32, 3, 1, 2),   # stride 2 halves it
-    (28, 2, 0, 2),   # a 2x2 pool with stride 2
-    (7, 3, 0, 2),    # the floor matters: (7 - 3) / 2 + 1 = 3
-    (224, 7, 3, 2),  # ResNet's stem: 224 -> 112
+__all__ = ["kaiming_normal", "early_stopping", "dropout", "EarlyStopping"]
+
+
+def _seeded(seed: int, fn, *args, **kwargs) -> check.Outcome:
+    """``check.run_safely(fn, ...)`` under ``torch.manual_seed(seed)``; the global RNG is restored."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return check.run_safely(fn, *args, **kwargs)
+
+
+def _tensor_problem(value, shape: tuple[int, ...], what: str) -> str | None:
+    """Why ``value`` is not a finite floating-point tensor of ``shape`` (None when it is)."""
+    if not isinstance(value, torch.Tensor):
+        return f"{what} should return a float tensor of shape {shape}, got {check.describe(value)}"
+    if tuple(value.shape) != shape:
+        return f"{what}: expected shape {shape}, got {tuple(value.shape)}"
+    if not value.is_floating_point():
+        return f"{what}: expected a floating-point tensor, got {check.describe(value)}"
+    if not torch.isfinite(value).all():
+        return f"{what}: the result contains inf or nan"
+    return None
+
+
+# --------------------------------------------------------------------------------------------
+# Exercise 1: He (Kaiming) initialisation
+# --------------------------------------------------------------------------------------------
+HE_SHAPES = [(784, 256), (256, 256), (64, 512), (1000, 100)]  # (fan_in, fan_out); (64, 512) catches fan_out
+HE_RTOL = 0.1       # the sample variance of >= 32,768 draws is within about 1% of the truth
+HE_DEPTH = 10       # layers of the ReLU stack in the last case
+HE_WIDTH = 256
+
+
+def _he_variance(fan_in: int) -> float:
+    """The variance of He's initialisation, from PyTorch: gain("relu")^2 / fan_in = 2 / fan_in."""
+    return torch.nn.init.calculate_gain("relu") ** 2 / fan_in
+
+
+def _he_hint(got: float, fan_in: int, fan_out: int) -> str:
+    """A guess at the mistake behind a wrong variance ``got``."""
+    guesses = [(2 / fan_out, "2 / fan_out: use the number of inputs, fan_in"),
+               (2 / (fan_in + fan_out), "2 / (fan_in + fan_out), Xavier's: ReLU needs twice the variance, 2 / fan_in"),
+               (1 / fan_in, "1 / fan_in: ReLU zeroes half the units, so He doubles it to 2 / fan_in"),
+               ((2 / fan_in) ** 2, "(2 / fan_in)^2: the standard deviation is the square root of the variance"),
+               (math.sqrt(2 / fan_in), "sqrt(2 / fan_in): that is the standard deviation, the variance is its square")]
+    for value, text in guesses:
+        if abs(got - value) <= HE_RTOL * value and abs(value - 2 / fan_in) > 2 * HE_RTOL * (2 / fan_in):
+            return f" (looks like {text})"
+    return ""
+
+
+def _he_case(fn, fan_in: int, fan_out: int, seed: int) -> str | None:
+    out = _seeded(seed, fn, fan_in, fan_out)
+    if out.error:
+        return f"kaiming_normal({fan_in}, {fan_out}) {out.error}"
+    w = out.value
+    shape = (fan_out, fan_in)
+    why = _tensor_problem(w, shape, f"kaiming_normal({fan_in}, {fan_out})")
+    if why:
+        if isinstance(w, torch.Tensor) and tuple(w.shape) == (fan_in, fan_out):
+            why += " (nn.Linear stores its weight as (out_features, in_features))"
+        return why
+    w = w.detach().double()
+    expected = _he_variance(fan_in)
+    got = float(w.var())
+    if not abs(got - expected) <= HE_RTOL * expected:
+        return (f"kaiming_normal({fan_in}, {fan_out}): expected variance 2 / fan_in = {expected:.6g}, "
+                f"got {got:.6g}{_he_hint(got, fan_in, fan_out)}")
+    mean, limit = float(w.mean()), 6 * math.sqrt(expected / w.numel())
+    if abs(mean) > limit:
+        return (f"kaiming_normal({fan_in}, {fan_out}): expected mean 0 (within {limit:.2g}), "
+                f"got {mean:.4g}")
+    return None
+
+
+def _he_random_case(fn) -> str | None:
+    first, second = _seeded(1, fn, 256, 256), _seeded(2, fn, 256, 256)
+    if first.error or second.error or not all(isinstance(o.value, torch.Tensor) for o in (first, second)):
+        return "kaiming_normal(256, 256) did not return a tensor twice"
+    if first.value.shape == second.value.shape and torch.equal(first.value, second.value):
+        return ("kaiming_normal(256, 256) returned the same weights under two different seeds: "
+                "draw them at random (torch.randn)")
+    return None
+
+
+def _he_depth_case(fn) -> str | None:
+    """A HE_DEPTH-layer ReLU stack built from the learner's weights keeps E[h^2] near 1."""
+    g = torch.Generator().manual_seed(7)
+    h = torch.randn(512, 784, generator=g, dtype=torch.float64)    # (N, 784), E[x^2] = 1
+    fan_in, sizes = 784, []
+    for layer in range(1, HE_DEPTH + 1):
+        out = _seeded(100 + layer, fn, fan_in, HE_WIDTH)
+        if out.error or _tensor_problem(out.value, (HE_WIDTH, fan_in), "kaiming_normal"):
+            return "the deep-stack case needs kaiming_normal to work first"
+        h = torch.relu(h @ out.value.detach().double().T)        # (N, fan_in) -> (N, HE_WIDTH)
+        sizes.append(float((h ** 2).mean()))
+        fan_in = HE_WIDTH
+    if not 0.5 <= sizes[-1] <= 2.0:
+        trail = ", ".join(f"{s:.3g}" for s in sizes)
+        return (f"in a {HE_DEPTH}-layer ReLU stack built with your weights, the mean square of the "
+                f"activations should stay near 1 (the input's); layer by layer it was {trail}")
+    return None
+
+
+def kaiming_normal(fn) -> float:
+    """Check ``fn(fan_in, fan_out)`` -> a random (fan_out, fan_in) weight for ``nn.Linear``.
+
+    Each of the four shapes in ``HE_SHAPES`` must give a floating-point tensor of shape
+    (fan_out, fan_in) with sample variance within 10% of ``calculate_gain("relu")**2 / fan_in``
+    (= 2 / fan_in) and a mean near 0. Then: two seeds must give different weights, and a
+    10-layer ReLU stack of width 256 built with ``fn`` must keep the mean square of its
+    activations between 0.5 and 2 (it starts at 1). Points: the share of the 6 cases passed.
+    """
+    if not callable(fn):
+        return check.report("kaiming_normal", 0, 1, 1.0, f"expected a function, got {check.describe(fn)}")
+    problems = [_he_case(fn, fan_in, fan_out, seed) for seed, (fan_in, fan_out) in enumerate(HE_SHAPES)]
+    problems += [_he_random_case(fn), _he_depth_case(fn)]
+    failed = [p for p in problems if p]
+    return check.report("kaiming_normal", len(problems) - len(failed), len(problems), 1.0,
+                        failed[0] if failed else None)
+
+
+# --------------------------------------------------------------------------------------------
+# Exercise 2: early stopping
+# --------------------------------------------------------------------------------------------
+class EarlyStopping:
+    """Early stopping on a validation loss (lower is better), the lesson's reference version.
+
+    ``step(val_loss)`` records one epoch (epochs count from 1) and returns True once ``patience``
+    epochs in a row have not beaten the best loss so far (a tie is no improvement): time to stop.
+    ``best_epoch`` and ``best_loss`` say which epoch's weights to keep (0 and inf before any step).
+    """
+
+    def __init__(self, patience: int):
+        if patience < 1:
+            raise ValueError(f"patience must be at least 1, got {patience}")
+        self.patience = patience
+        self.best_loss = math.inf
+        self.best_epoch = 0
+        self.epoch = 0
+        self.bad_epochs = 0          # epochs in a row without a new best
+
+    def step(self, val_loss: float) -> bool:
+        self.epoch += 1
+        if val_loss < self.best_loss:
+            self.best_loss, self.best_epoch, self.bad_epochs = float(val_loss), self.epoch, 0
+        else:
+            self.bad_epochs += 1
+        return self.bad_epochs >= self.patience
+
+
+ES_CASES = [  # (patience, validation losses, one per epoch)
+    (2, [1.0, 0.8, 0.7, 0.75, 0.72, 0.9, 0.6]),            # stop after epoch 5; 0.6 comes too late
+    (3, [1.0, 0.9, 0.95, 0.96, 0.85, 0.9, 0.91, 0.92, 0.5]),  # a new best resets the count
+    (2, [0.5, 0.5, 0.5, 0.4]),                             # ties are no improvement
+    (1, [0.9, 0.8, 0.85, 0.1]),                            # patience 1 stops at the first miss
+    (3, [0.9, 0.8, 0.7, 0.6, 0.5]),                        # improves every epoch: never stops
 ]
 
 
-def _measured_size(size: int, kernel: int, padding: int = 0, stride: int = 1) -> int:
-    """Height of ``nn.Conv2d(1, 1, kernel, stride, padding)`` applied to a (1, 1, size, size) zero image."""
-    conv = torch.nn.Conv2d(1, 1, kernel, stride=stride, padding=padding, bias=False)
-    with torch.no_grad():
-        return int(conv(torch.zeros(1, 1, size, size)).shape[-1])
+def _run_stopper(make, patience: int, losses: list[float]):
+    """Feed ``losses`` to ``make(patience)`` until ``step`` says stop.
 
-
-def conv_output_size(fn) -> float:
-    """Check ``fn(size, kernel, padding, stride)`` -> the output size (an int) of a conv layer."""
-    return check.function("conv_output_size", fn, _measured_size, CONV_CASES, atol=0, rtol=0)
-
-
-def _counted_parameters(in_channels: int, out_channels: int, kernel: int) -> int:
-    conv = torch.nn.Conv2d(in_channels, out_channels, kernel)
-    return sum(p.numel() for p in conv.parameters())
-
-
-def conv_num_parameters(fn) -> float:
-    """Check ``fn(in_channels, out_channels, kernel)`` -> weights + biases of ``nn.Conv2d``."""
-    cases = [(1, 16, 5), (16, 32, 5), (3, 6, 5), (64, 64, 3), (192, 32, 1)]
-    return check.function("conv_num_parameters", fn, _counted_parameters, cases, atol=0, rtol=0)
-
-
-def max_pool2x2(fn) -> float:
-    """Check ``fn(x)``: (N, C, H, W) with even H, W -> (N, C, H/2, W/2), the max of each 2x2 block.
-
-    Reference: ``F.max_pool2d(x, 2)``.
+    Returns ``(stop_epoch or None, stopper, error)``.
     """
-    g = torch.Generator().manual_seed(11)
-    cases = [(torch.randn(2, 3, 4, 4, generator=g),),
-             (torch.randn(1, 1, 2, 6, generator=g),),
-             (torch.randn(5, 2, 8, 10, generator=g),),
-             (torch.arange(16.0).reshape(1, 1, 4, 4),)]
-    return check.function("max_pool2x2", fn, lambda x: F.max_pool2d(x, 2), cases)
-
-
-# --------------------------------------------------------------------------------------------
-# Exercise 4: widen the network and time it (the 60-minute blitz's exercise)
-# --------------------------------------------------------------------------------------------
-def _conv_channels(model: torch.nn.Module) -> list[int]:
-    return [m.out_channels for m in model.modules() if isinstance(m, torch.nn.Conv2d)]
-
-
-def _multiplications(model: torch.nn.Module, image_shape=(1, 28, 28)) -> int:
-    """Multiply-adds of one forward pass on one image, counted by PyTorch on a CPU copy."""
-    import copy
-
-    from torch.utils.flop_counter import FlopCounterMode
-
-    clone = copy.deepcopy(model).cpu().eval()
-    with FlopCounterMode(display=False) as counter, torch.no_grad():
-        clone(torch.zeros(1, *image_shape))
-    return counter.get_total_flops() // 2
-
-
-def _timed(time_fn, model, X, y, name):
-    """Run the learner's timing function on ``model``; ``(seconds, None)`` or ``(None, why)``."""
-    import math
-
-    for p in model.parameters():
-        p.grad = None
-    out = check.run_safely(time_fn, model, X, y, timeout=120)
+    out = check.run_safely(make, patience)
     if out.error:
-        return None, f"time_forward_backward({name}, X, y) {out.error}"
-    try:
-        seconds = float(out.value)
-    except Exception:  # noqa: BLE001 - None, a tensor of many numbers, ...
-        return None, f"time_forward_backward({name}, X, y) returned {check.describe(out.value)}; expected seconds (a float)"
-    if not math.isfinite(seconds) or seconds <= 0:
-        return None, f"time_forward_backward({name}, X, y) returned {seconds!r}; expected a positive number of seconds"
-    if all(p.grad is None for p in model.parameters()):
-        return None, (f"after time_forward_backward({name}, X, y) no parameter has a gradient: "
-                      f"the timed pass must include loss.backward()")
-    return seconds, None
+        return None, None, f"EarlyStopping({patience}) {out.error}"
+    stopper = out.value
+    if not callable(getattr(stopper, "step", None)):
+        return None, None, f"EarlyStopping({patience}) has no step(val_loss) method"
+    for epoch, loss in enumerate(losses, start=1):
+        out = check.run_safely(stopper.step, loss)
+        if out.error:
+            return None, stopper, f"step({loss}) at epoch {epoch} {out.error}"
+        try:
+            stop = bool(out.value)
+        except Exception as err:  # noqa: BLE001 - e.g. a tensor with several numbers
+            return None, stopper, f"step should return True or False, got {check.describe(out.value)} ({err})"
+        if stop:
+            return epoch, stopper, None
+    return None, stopper, None
 
 
-def check_wider_network(time_forward_backward, base, wide, device="cpu", batch_size: int = 64) -> float:
-    """The blitz's "widen the network and see the speed-up", as a check.
-
-    Args:
-        time_forward_backward: the learner's ``fn(model, X, y) -> seconds`` for one forward and
-            backward pass (cross-entropy) on the batch ``X, y``.
-        base: the lesson's LeNet; ``wide``: the learner's widened one.
-        device: where to time (the lesson's ``device``); ``batch_size``: images in the batch.
-
-    Passes when ``wide`` maps (N, 1, 28, 28) to (N, 10), has at least as many channels as
-    ``base`` in every conv layer and more in at least one, and the timing function returns
-    positive seconds after a pass that leaves gradients. Prints both times next to the ratio of
-    multiplications (counted by PyTorch); timings are never right or wrong, only reported.
-    """
-    name = "wider network"
-    device = torch.device(device)
-    if not callable(time_forward_backward):
-        return check.report(name, 0, 1, 1.0, f"expected a timing function, got {check.describe(time_forward_backward)}")
-    if not isinstance(wide, torch.nn.Module):
-        return check.report(name, 0, 1, 1.0, f"wide should be a network (an nn.Module), got {check.describe(wide)}")
-    narrow, widened = _conv_channels(base), _conv_channels(wide)
-    if len(widened) != len(narrow):
-        return check.report(name, 0, 1, 1.0, f"expected {len(narrow)} conv layers like LeNet, got {len(widened)}")
-    if any(w < n for w, n in zip(widened, narrow)) or widened == narrow:
-        return check.report(name, 0, 1, 1.0, f"conv output channels: expected more than LeNet's "
-                                             f"{narrow} (none fewer), got {widened}")
-    base, wide = base.to(device), wide.to(device)
-    g = torch.Generator().manual_seed(4)
-    X = torch.randn(batch_size, 1, 28, 28, generator=g).to(device)
-    y = torch.randint(0, 10, (batch_size,), generator=g).to(device)
-    out = check.run_safely(wide, X[:2])
-    if out.error or not isinstance(out.value, torch.Tensor) or tuple(out.value.shape) != (2, 10):
-        got = out.error or f"returned {check.describe(out.value)}"
-        return check.report(name, 0, 1, 1.0, f"wide on a (2, 1, 28, 28) batch: expected shape (2, 10), {got}")
-    times = {}
-    for label, model in (("LeNet", base), ("wide", wide)):
-        seconds, why = _timed(time_forward_backward, model, X, y, label)
+def _es_case(cls, patience: int, losses: list[float]) -> str | None:
+    expected_stop, reference, _ = _run_stopper(EarlyStopping, patience, losses)
+    stop, stopper, error = _run_stopper(cls, patience, losses)
+    seen = f"with patience {patience} and validation losses {losses}"
+    if error:
+        return f"{seen}: {error}"
+    if stop != expected_stop:
+        if expected_stop is None:
+            return (f"{seen}, step returned True after epoch {stop}, but every epoch beat the "
+                    f"best so far: it should never say stop")
+        want = (f"expected True after epoch {expected_stop}, when {patience} epoch"
+                f"{'s' if patience > 1 else ''} in a row had not beaten the best (a tie is no improvement)")
+        if stop is None:
+            return f"{seen}, step never returned True (it never stops); {want}"
+        return f"{seen}, step returned True after epoch {stop}, too {'early' if stop < expected_stop else 'late'}; {want}"
+    for name, atol, rtol in (("best_epoch", 0, 0), ("best_loss", 1e-12, 1e-9)):
+        got, expected = getattr(stopper, name, None), getattr(reference, name)
+        why = f"there is no {name} attribute" if got is None else check.compare(got, expected, atol, rtol)
         if why:
-            return check.report(name, 0, 1, 1.0, why)
-        times[label] = seconds
-    mults = {label: _multiplications(m) for label, m in (("LeNet", base), ("wide", wide))}
-    notes = [f"on {device}, batch of {batch_size}: LeNet {narrow} {times['LeNet'] * 1e3:.1f} ms, "
-             f"wide {widened} {times['wide'] * 1e3:.1f} ms: {times['wide'] / times['LeNet']:.1f}x the "
-             f"time for {mults['wide'] / mults['LeNet']:.1f}x the multiplications"]
-    if device.type == "cpu":
-        notes.append("this ran on the CPU. The blitz's 'see the speed-up' means a GPU: a narrow "
-                     "net leaves most of its thousands of cores idle, so widening it adds much "
-                     "less time than multiplications. Compare the two ratios above with those of "
-                     "a run with DEVICE = \"cuda\" where there is a GPU.")
-    return check.report(name, 1, 1, 1.0, notes=notes)
+            hint = " (epochs count from 1)" if name == "best_epoch" and got == expected - 1 else ""
+            return f"{seen}, {name} after the last step: {why}{hint}"
+    return None
+
+
+def early_stopping(cls) -> float:
+    """Check an ``EarlyStopping`` class: ``cls(patience)``, ``.step(val_loss) -> bool``,
+    ``.best_epoch`` (counted from 1) and ``.best_loss``.
+
+    Each case of ``ES_CASES`` feeds validation losses one epoch at a time until ``step`` returns
+    True, then compares the epoch it stopped at (or that it never stopped) and ``best_epoch`` /
+    ``best_loss`` with the reference ``EarlyStopping``. Points: the share of cases passed.
+    """
+    if not callable(cls):
+        return check.report("EarlyStopping", 0, 1, 1.0, f"expected a class, got {check.describe(cls)}")
+    problems = [_es_case(cls, patience, losses) for patience, losses in ES_CASES]
+    failed = [p for p in problems if p]
+    return check.report("EarlyStopping", len(problems) - len(failed), len(problems), 1.0,
+                        failed[0] if failed else None)
+
+
+# --------------------------------------------------------------------------------------------
+# Exercise 3: inverted dropout
+# --------------------------------------------------------------------------------------------
+DROPOUT_PS = (0.2, 0.5, 0.8)
+ZERO_TOL = 0.01     # the share of zeros of 200,000 draws is within 0.002 of p (2 standard errors)
+MEAN_RTOL = 0.03
+
+
+def _dropout_input(seed: int = 3) -> torch.Tensor:
+    """(400, 500) values in [0.5, 1.5): never 0, so every zero in the output was dropped."""
+    return 0.5 + torch.rand(400, 500, generator=torch.Generator().manual_seed(seed))
+
+
+def _dropout_train_case(fn, p: float, seed: int) -> str | None:
+    x = _dropout_input()
+    x_before = x.clone()
+    out = _seeded(seed, fn, x, p, True)
+    call = f"dropout(x, p={p}, training=True)"
+    if out.error:
+        return f"{call} {out.error}"
+    why = _tensor_problem(out.value, tuple(x.shape), call)
+    if why:
+        return why
+    if not torch.equal(x, x_before):
+        return f"{call} changed x in place: return a new tensor"
+    y = out.value.detach().double()
+    xd = x.double()
+    zeros = float((y == 0).double().mean())
+    if abs(zeros - p) > ZERO_TOL:
+        swapped = " (you kept a unit with probability p: p is the share to drop)" if abs(zeros - (1 - p)) <= ZERO_TOL else ""
+        return f"{call}: expected a share of about {p} zeros, got {zeros:.4f}{swapped}"
+    ratio = float(y.mean() / xd.mean())
+    if abs(ratio - 1) > MEAN_RTOL:
+        hint = (" (the kept units were not scaled: inverted dropout divides them by 1 - p)"
+                if abs(ratio - (1 - p)) <= MEAN_RTOL else "")
+        return (f"{call}: expected the mean to stay {float(xd.mean()):.4f} (as F.dropout keeps it), got "
+                f"{float(y.mean()):.4f}, {ratio:.3f} times the input's{hint}")
+    kept = y != 0
+    why = check.compare(y[kept], xd[kept] / (1 - p), atol=1e-6, rtol=1e-5)
+    if why:
+        return f"{call}: every kept unit should be x / (1 - p): {why}"
+    again = _seeded(seed + 100, fn, x, p, True)
+    if isinstance(again.value, torch.Tensor) and again.value.shape == x.shape and \
+            torch.equal(again.value == 0, y == 0):
+        return (f"{call} dropped the same units under two different seeds: draw a new random "
+                f"mask on every call (torch.rand_like)")
+    return None
+
+
+def _dropout_zero_p_problem(fn) -> str | None:
+    x = _dropout_input(5)
+    out = _seeded(21, fn, x, 0.0, True)
+    call = "dropout(x, p=0.0, training=True)"
+    if out.error:
+        return f"{call} {out.error}"
+    why = _tensor_problem(out.value, tuple(x.shape), call)
+    if why:
+        return why
+    why = check.compare(out.value.detach().double(), x.double(), atol=1e-7, rtol=1e-6)
+    return f"{call} must return x unchanged (nothing is dropped): {why}" if why else None
+
+
+def _dropout_eval_case(fn) -> str | None:
+    x = _dropout_input(4)
+    out = _seeded(20, fn, x, 0.5, False)
+    call = "dropout(x, p=0.5, training=False)"
+    if out.error:
+        return f"{call} {out.error}"
+    why = _tensor_problem(out.value, tuple(x.shape), call)
+    if why:
+        return why
+    why = check.compare(out.value.detach().double(), x.double(), atol=0, rtol=0)
+    if why:
+        return f"{call} must return x unchanged (dropout is off in eval mode, as after model.eval()): {why}"
+    return None
+
+
+def dropout(fn) -> float:
+    """Check inverted dropout ``fn(x, p, training)`` -> a tensor of ``x``'s shape.
+
+    Statistics of ``torch.nn.functional.dropout``: on a (400, 500) input with entries in
+    [0.5, 1.5), for p = 0.2, 0.5 and 0.8 in training mode the share of zeros must be within 0.01
+    of p, the mean within 3% of the input's, every kept entry equal to x / (1 - p), ``x``
+    untouched, and a call under another seed must drop other units; the p = 0.2 case also wants
+    ``x`` back for p = 0. In eval mode (``training=False``) the output must equal ``x``.
+    Points: the share of the 4 cases (3 in training mode, 1 in eval mode) passed.
+    """
+    if not callable(fn):
+        return check.report("dropout", 0, 1, 1.0, f"expected a function, got {check.describe(fn)}")
+    problems = [_dropout_train_case(fn, p, seed=10 + k) for k, p in enumerate(DROPOUT_PS)]
+    problems[0] = problems[0] or _dropout_zero_p_problem(fn)       # p = 0 belongs with p = 0.2
+    problems.append(_dropout_eval_case(fn))
+    failed = [p for p in problems if p]
+    return check.report("dropout", len(problems) - len(failed), len(problems), 1.0,
+                        failed[0] if failed else None)

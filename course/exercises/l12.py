@@ -1,313 +1,159 @@
-"""Checks for lesson 12 (Inception, and why 1x1 convolutions cut cost).
+"""Checks for lesson 12 (a CNN on MNIST).
 
 Exercises:
-    1. ``bottleneck_multiplications(fn)``: multiplications of a 1x1 bottleneck followed by a
-       k x k convolution.
-    2. ``receptive_field(fn)``: how many input pixels (per side) a stack of stride-1 convs sees.
-    3. ``inception_block(cls)``: the Inception block itself, checked by its properties (shape,
-       parameter count, each branch's receptive field read from gradients).
+    1. ``conv_output_size(fn)``: the output height of a convolution (or pooling) layer.
+    2. ``conv_num_parameters(fn)``: the number of weights and biases of an ``nn.Conv2d``.
+    3. ``max_pool2x2(fn)``: 2x2 max pooling with stride 2, written with ``reshape`` and ``amax``.
+    4. ``check_wider_network(time_fn, base, wide, device)``: a LeNet with wider conv layers, and
+       a timing function for one forward + backward pass (the timings are reported, not graded).
 
-PyTorch is the oracle: multiplications are counted by ``torch.utils.flop_counter`` on the real
-layers (built on the ``meta`` device, so nothing is computed), receptive fields are read off the
-gradient of one output pixel, and parameters are counted on real ``nn.Conv2d`` layers. Each check
-prints one line (expected vs got on failure) and returns the points earned; it never raises.
+PyTorch is the oracle: the checks build the real layers (``nn.Conv2d``, ``F.max_pool2d``) and
+run them on dummy inputs, so no solution is stored here. Each check prints one line (expected vs
+got on failure) and returns the points earned; it never raises.
 """
 from __future__ import annotations
 
 import torch
-from torch import nn
+import torch.nn.functional as F
 
 from course import check
 
+# (size, kernel, padding, stride): square inputs and kernels, as in the lesson
+CONV_CASES = [
+    (28, 5, 0, 1),   # LeNet's first layer: 28 -> 24
+    (12, 5, 0, 1),   # its second layer: 12 -> 8
+    (28, 3, 1, 1),   # "same" padding keeps the size
+    (28, 5, 2, 1),
+    (32, 3, 1, 2),   # stride 2 halves it
+    (28, 2, 0, 2),   # a 2x2 pool with stride 2
+    (7, 3, 0, 2),    # the floor matters: (7 - 3) / 2 + 1 = 3
+    (224, 7, 3, 2),  # ResNet's stem: 224 -> 112
+]
 
-def _exact_counts(name: str, fn, reference, cases) -> float:
-    """Like ``check.function`` for integer answers, but prints the numbers in full.
 
-    Counts here reach 10^8, where ``check``'s 6-significant-digit format would show two different
-    answers as the same ``1.24436e+07``.
+def _measured_size(size: int, kernel: int, padding: int = 0, stride: int = 1) -> int:
+    """Height of ``nn.Conv2d(1, 1, kernel, stride, padding)`` applied to a (1, 1, size, size) zero image."""
+    conv = torch.nn.Conv2d(1, 1, kernel, stride=stride, padding=padding, bias=False)
+    with torch.no_grad():
+        return int(conv(torch.zeros(1, 1, size, size)).shape[-1])
+
+
+def conv_output_size(fn) -> float:
+    """Check ``fn(size, kernel, padding, stride)`` -> the output size (an int) of a conv layer."""
+    return check.function("conv_output_size", fn, _measured_size, CONV_CASES, atol=0, rtol=0)
+
+
+def _counted_parameters(in_channels: int, out_channels: int, kernel: int) -> int:
+    conv = torch.nn.Conv2d(in_channels, out_channels, kernel)
+    return sum(p.numel() for p in conv.parameters())
+
+
+def conv_num_parameters(fn) -> float:
+    """Check ``fn(in_channels, out_channels, kernel)`` -> weights + biases of ``nn.Conv2d``."""
+    cases = [(1, 16, 5), (16, 32, 5), (3, 6, 5), (64, 64, 3), (192, 32, 1)]
+    return check.function("conv_num_parameters", fn, _counted_parameters, cases, atol=0, rtol=0)
+
+
+def max_pool2x2(fn) -> float:
+    """Check ``fn(x)``: (N, C, H, W) with even H, W -> (N, C, H/2, W/2), the max of each 2x2 block.
+
+    Reference: ``F.max_pool2d(x, 2)``.
     """
+    g = torch.Generator().manual_seed(11)
+    cases = [(torch.randn(2, 3, 4, 4, generator=g),),
+             (torch.randn(1, 1, 2, 6, generator=g),),
+             (torch.randn(5, 2, 8, 10, generator=g),),
+             (torch.arange(16.0).reshape(1, 1, 4, 4),)]
+    return check.function("max_pool2x2", fn, lambda x: F.max_pool2d(x, 2), cases)
+
+
+# --------------------------------------------------------------------------------------------
+# Exercise 4: widen the network and time it (the 60-minute blitz's exercise)
+# --------------------------------------------------------------------------------------------
+def _conv_channels(model: torch.nn.Module) -> list[int]:
+    return [m.out_channels for m in model.modules() if isinstance(m, torch.nn.Conv2d)]
+
+
+def _multiplications(model: torch.nn.Module, image_shape=(1, 28, 28)) -> int:
+    """Multiply-adds of one forward pass on one image, counted by PyTorch on a CPU copy."""
     import copy
 
-    if not callable(fn):
-        return check.report(name, 0, 1, 1.0, f"expected a function, got {check.describe(fn)}")
-    passed, problem, notes = 0, None, []
-    for i, args in enumerate(cases):
-        expected = reference(*args)
-        outcome = check.run_safely(fn, *copy.deepcopy(args))
-        notes += outcome.warnings
-        why = outcome.error or _integer_problem(outcome.value, expected)
-        if why is None:
-            passed += 1
-        elif problem is None:
-            inputs = ", ".join(f"{a}" for a in args)
-            problem = f"case {i + 1} ({name}({inputs})): {why}"
-    return check.report(name, passed, len(cases), 1.0, problem, notes[:1])
-
-
-def _integer_problem(got, expected: int) -> str | None:
-    try:
-        value = check.to_numbers(got)
-    except check.NotANumber:
-        return f"got {check.describe(got)}; expected an integer"
-    if value.size != 1:
-        return f"expected one integer ({expected:,}), got {check.describe(got)}"
-    value = float(value.reshape(()))
-    if value == expected:
-        return None
-    shown = f"{int(value):,}" if value.is_integer() else f"{value:,.4f}"
-    return f"expected {expected:,}, got {shown}"
-
-
-def counted_multiplications(model: nn.Module, input_shape: tuple[int, ...]) -> int:
-    """Multiply-accumulates of one forward pass of ``model`` on an input of ``input_shape``.
-
-    Counted by PyTorch's ``FlopCounterMode`` (which reports 2 FLOPs per multiply-add) on the
-    ``meta`` device: only shapes are propagated, so even big layers cost nothing. Biases, ReLUs
-    and pooling are not counted (they are tiny next to the convolutions).
-    """
     from torch.utils.flop_counter import FlopCounterMode
 
-    meta_model = _to_meta(model)
-    x = torch.zeros(input_shape, device="meta")
+    clone = copy.deepcopy(model).cpu().eval()
     with FlopCounterMode(display=False) as counter, torch.no_grad():
-        meta_model(x)
+        clone(torch.zeros(1, *image_shape))
     return counter.get_total_flops() // 2
 
 
-def _to_meta(model: nn.Module) -> nn.Module:
-    import copy
+def _timed(time_fn, model, X, y, name):
+    """Run the learner's timing function on ``model``; ``(seconds, None)`` or ``(None, why)``."""
+    import math
 
-    clone = copy.deepcopy(model)
-    return clone.to_empty(device="meta")
+    for p in model.parameters():
+        p.grad = None
+    out = check.run_safely(time_fn, model, X, y, timeout=120)
+    if out.error:
+        return None, f"time_forward_backward({name}, X, y) {out.error}"
+    try:
+        seconds = float(out.value)
+    except Exception:  # noqa: BLE001 - None, a tensor of many numbers, ...
+        return None, f"time_forward_backward({name}, X, y) returned {check.describe(out.value)}; expected seconds (a float)"
+    if not math.isfinite(seconds) or seconds <= 0:
+        return None, f"time_forward_backward({name}, X, y) returned {seconds!r}; expected a positive number of seconds"
+    if all(p.grad is None for p in model.parameters()):
+        return None, (f"after time_forward_backward({name}, X, y) no parameter has a gradient: "
+                      f"the timed pass must include loss.backward()")
+    return seconds, None
 
 
-def _reference_bottleneck(c_in, c_mid, c_out, kernel, height, width) -> int:
-    path = nn.Sequential(nn.Conv2d(c_in, c_mid, 1), nn.Conv2d(c_mid, c_out, kernel, padding=kernel // 2))
-    return counted_multiplications(path, (1, c_in, height, width))
+def check_wider_network(time_forward_backward, base, wide, device="cpu", batch_size: int = 64) -> float:
+    """The blitz's "widen the network and see the speed-up", as a check.
 
+    Args:
+        time_forward_backward: the learner's ``fn(model, X, y) -> seconds`` for one forward and
+            backward pass (cross-entropy) on the batch ``X, y``.
+        base: the lesson's LeNet; ``wide``: the learner's widened one.
+        device: where to time (the lesson's ``device``); ``batch_size``: images in the batch.
 
-def bottleneck_multiplications(fn) -> float:
-    """Check ``fn(c_in, c_mid, c_out, kernel, height, width)`` -> multiplications (an int).
-
-    The path is a 1x1 conv ``c_in -> c_mid``, then a ``kernel x kernel`` conv ``c_mid -> c_out``
-    with "same" padding, on one ``height x width`` image (batch of 1).
+    Passes when ``wide`` maps (N, 1, 28, 28) to (N, 10), has at least as many channels as
+    ``base`` in every conv layer and more in at least one, and the timing function returns
+    positive seconds after a pass that leaves gradients. Prints both times next to the ratio of
+    multiplications (counted by PyTorch); timings are never right or wrong, only reported.
     """
-    cases = [(192, 16, 32, 5, 28, 28), (256, 64, 128, 3, 14, 14), (10, 16, 24, 5, 12, 12),
-             (3, 1, 1, 1, 4, 4), (480, 96, 208, 3, 7, 7)]
-    return _exact_counts("bottleneck_multiplications", fn, _reference_bottleneck, cases)
-
-
-def _measured_receptive_field(num_layers: int, kernel: int) -> int:
-    """Width of the input region that one output pixel of ``num_layers`` stacked convs depends on."""
-    reach = num_layers * (kernel - 1)            # generous: the image is big enough either way
-    size = 2 * reach + 3
-    stack = nn.Sequential(*[nn.Conv2d(1, 1, kernel, bias=False) for _ in range(num_layers)])
-    for conv in stack:
-        nn.init.constant_(conv.weight, 1.0)      # positive weights: no accidental cancellation
-    x = torch.zeros(1, 1, size, size, requires_grad=True)
-    out = stack(x)
-    centre = out.shape[-1] // 2
-    out[0, 0, centre, centre].backward()
-    seen = x.grad[0, 0].abs().sum(dim=0) > 0     # columns the output pixel depends on
-    return int(seen.sum())
-
-
-def receptive_field(fn) -> float:
-    """Check ``fn(num_layers, kernel)`` -> receptive field (pixels per side) of stacked stride-1 convs."""
-    cases = [(1, 5), (2, 3), (1, 3), (3, 3), (2, 5), (4, 3), (1, 1), (3, 1)]
-    return _exact_counts("receptive_field", fn, _measured_receptive_field, cases)
-
-
-# --------------------------------------------------------------------------------------------
-# Exercise 3: the Inception block, checked by its properties
-# --------------------------------------------------------------------------------------------
-BRANCHES = ("1x1", "5x5", "3x3-3x3", "pool")
-EXPECTED_FIELDS = (1, 5, 5, 3)   # receptive field (pixels per side) of each branch
-INCEPTION_CASES = [(6, 3, 2, 4, 2, 5, 3),  # distinct widths: c_in, w1, w5_reduce, w5, w3_reduce, w3, w_pool
-                   (4, 2, 2, 2, 2, 2, 2)]  # equal widths: a concatenation on the wrong axis still runs
-
-
-def conv_bn(c_in, c_out, kernel_size, padding=0):
-    """Conv2d without bias, then BatchNorm2d (the lesson's helper): (N, c_in, H, W) -> (N, c_out, H', W')."""
-    return nn.Sequential(nn.Conv2d(c_in, c_out, kernel_size, padding=padding, bias=False),
-                         nn.BatchNorm2d(c_out))
-
-
-class Inception(nn.Module):
-    """The lesson's Inception block; the notebook falls back on it while the learner's does not pass.
-
-    (N, c_in, H, W) -> (N, w1 + w5 + w3 + w_pool, H, W); branches in the order 1x1 | 1x1 -> 5x5 |
-    1x1 -> 3x3 -> 3x3 | 3x3 average pool -> 1x1, concatenated on the channel axis.
-    """
-
-    def __init__(self, c_in, w1, w5_reduce, w5, w3_reduce, w3, w_pool):
-        super().__init__()
-        self.branch1 = conv_bn(c_in, w1, 1)
-        self.branch5 = nn.Sequential(conv_bn(c_in, w5_reduce, 1), nn.ReLU(),
-                                     conv_bn(w5_reduce, w5, 5, padding=2))
-        self.branch3 = nn.Sequential(conv_bn(c_in, w3_reduce, 1), nn.ReLU(),
-                                     conv_bn(w3_reduce, w3, 3, padding=1), nn.ReLU(),
-                                     conv_bn(w3, w3, 3, padding=1))
-        self.branch_pool = nn.Sequential(nn.AvgPool2d(3, stride=1, padding=1), conv_bn(c_in, w_pool, 1))
-        self.out_channels = w1 + w5 + w3 + w_pool
-
-    def forward(self, x):
-        return torch.relu(torch.cat([self.branch1(x), self.branch5(x), self.branch3(x),
-                                     self.branch_pool(x)], dim=1))
-
-
-def _expected_parameters(c_in, w1, w5_reduce, w5, w3_reduce, w3, w_pool, *, bias=False, bn=True,
-                         reduce5=True, reduce3=True) -> int:
-    """Parameters of the specified block, counted on real layers (variants name common slips)."""
-    def cb(i, o, k):
-        layers = [nn.Conv2d(i, o, k, bias=bias)] + ([nn.BatchNorm2d(o)] if bn else [])
-        return nn.Sequential(*layers)
-    parts = [cb(c_in, w1, 1), cb(c_in, w_pool, 1)]
-    parts += [cb(c_in, w5_reduce, 1), cb(w5_reduce, w5, 5)] if reduce5 else [cb(c_in, w5, 5)]
-    parts += [cb(c_in, w3_reduce, 1), cb(w3_reduce, w3, 3)] if reduce3 else [cb(c_in, w3, 3)]
-    parts += [cb(w3, w3, 3)]
-    return sum(p.numel() for part in parts for p in part.parameters())
-
-
-def _parameter_hint(count: int, widths) -> str:
-    slips = {"the 5x5 branch has no 1x1 bottleneck (reduce) in front of its 5x5 conv":
-             dict(reduce5=False),
-             "the 3x3-3x3 branch has no 1x1 bottleneck (reduce) in front of its first 3x3 conv":
-             dict(reduce3=False),
-             "neither the 5x5 nor the 3x3-3x3 branch has its 1x1 bottleneck":
-             dict(reduce5=False, reduce3=False),
-             "the convolutions have biases; use conv_bn (bias=False, BatchNorm2d supplies the shift)":
-             dict(bias=True),
-             "there is no batch normalisation after the convolutions; use conv_bn":
-             dict(bn=False)}
-    for why, kwargs in slips.items():
-        if count == _expected_parameters(*widths, **kwargs):
-            return f" That is the count when {why}."
-    return ""
-
-
-def _positive_copy(block: nn.Module) -> nn.Module:
-    """A copy in eval mode with positive conv weights and neutral batch norms, so that every ReLU
-    passes its input on and no gradient cancels by chance (as ``all_ones`` in the lesson)."""
-    import copy
-
-    clone = copy.deepcopy(block).eval()
-    g = torch.Generator().manual_seed(12)
-    with torch.no_grad():
-        for m in clone.modules():
-            if isinstance(m, nn.Conv2d):
-                m.weight.copy_(0.5 + torch.rand(m.weight.shape, generator=g))
-                if m.bias is not None:
-                    m.bias.zero_()
-            elif isinstance(m, nn.modules.batchnorm._BatchNorm):
-                m.reset_parameters()                  # mean 0, var 1, weight 1, bias 0
-    return clone
-
-
-def branch_receptive_fields(block: nn.Module, c_in: int, widths, size: int = 11, batch: int = 8):
-    """Height x width of the input region that the centre pixel of each branch's channel range
-    depends on: the gradient of that output w.r.t. the input, and where it is non-zero.
-
-    A batch of ``batch`` random positive images is used; the union over it is taken, so that max
-    pooling (whose gradient picks one pixel per image and channel) shows its full 3 x 3 window.
-    """
-    model = _positive_copy(block)
-    x = (0.5 + torch.rand(batch, c_in, size, size, generator=torch.Generator().manual_seed(3)))
-    x.requires_grad_(True)
-    out = model(x)
-    c = size // 2
-    fields, start = [], 0
-    for width in widths:
-        if x.grad is not None:
-            x.grad = None
-        out[:, start:start + width, c, c].sum().backward(retain_graph=True)
-        seen = x.grad.abs().sum(dim=(0, 1)) > 0              # (size, size): pixels it depends on
-        rows, cols = seen.any(dim=1).nonzero().flatten(), seen.any(dim=0).nonzero().flatten()
-        fields.append((int(rows.max() - rows.min() + 1), int(cols.max() - cols.min() + 1))
-                      if len(rows) else (0, 0))
-        start += width
-    return fields
-
-
-def _inception_problem(block_class) -> str | None:
-    """What is wrong with the learner's Inception class (``None``: nothing)."""
-    made = []
-    for widths in INCEPTION_CASES:
-        c_in, w1, w5r, w5, w3r, w3, wp = widths
-        call = f"Inception({', '.join(map(str, widths))})"
-        built = check.run_safely(block_class, *widths)
-        if built.error:
-            return f"{call} {built.error}"
-        block = built.value
-        if not isinstance(block, nn.Module):
-            return f"{call} is {check.describe(block)}, not an nn.Module"
-        x = torch.randn(2, c_in, 11, 11, generator=torch.Generator().manual_seed(c_in))
-        out = check.run_safely(block, x)
-        if out.error:
-            hint = ""
-            if "except in dimension 1" in out.error:
-                hint = (" (the branch outputs differ in H or W: every branch needs stride 1 and "
-                        "'same' padding, k // 2)")
-            elif "Sizes of tensors must match" in out.error:
-                hint = (" (torch.cat needs equal sizes except on the axis it joins: concatenate "
-                        "the branches on the channel axis, dim=1)")
-            return f"{call} on an input of shape {tuple(x.shape)} {out.error}{hint}"
-        y, total = out.value, w1 + w5 + w3 + wp
-        expected = (2, total, 11, 11)
-        if not isinstance(y, torch.Tensor):
-            return f"{call}(x) returned {check.describe(y)}; expected a tensor of shape {expected}"
-        if tuple(y.shape) != expected:
-            shape = tuple(y.shape)
-            axis = next((a for a in (0, 2, 3) if len(shape) == 4 and shape[a] == 4 * expected[a]
-                         and shape[1] == w1), None)
-            if axis is not None:
-                why = f"the branches were concatenated along dim={axis}; the channel axis is dim=1"
-            elif len(shape) == 4 and shape[2:] != (11, 11):
-                why = "H and W changed: every branch needs stride 1 and 'same' padding (k // 2)"
-            elif len(shape) == 4 and shape[1] != total:
-                why = f"the channels should be the sum of the branches, {w1}+{w5}+{w3}+{wp} = {total}"
-            else:
-                why = "wrong shape"
-            return f"{call} on input {tuple(x.shape)}: expected output shape {expected}, got {shape}: {why}"
-        if getattr(block, "out_channels", None) != total:
-            return f"{call}.out_channels should be {total} (w1 + w5 + w3 + w_pool), got {getattr(block, 'out_channels', None)!r}"
-        made.append((block, widths))
-    block, widths = made[0]
-    call = f"Inception({', '.join(map(str, widths))})"
-    count = sum(p.numel() for p in block.parameters())
-    expected_count = _expected_parameters(*widths)
-    if count != expected_count:
-        return (f"{call} has {count:,} parameters, expected {expected_count:,} (every conv as "
-                f"conv_bn, the 1x1 bottlenecks in front of the 5x5 and the 3x3s, 1x1 after the "
-                f"pooling).{_parameter_hint(count, widths)}")
-    c_in, w1, w5r, w5, w3r, w3, wp = widths
-    fields = check.run_safely(branch_receptive_fields, block, c_in, (w1, w5, w3, wp))
-    if fields.error:
-        return f"reading the receptive fields from gradients {fields.error}"
-    start = 0
-    for name, width, field, want in zip(BRANCHES, (w1, w5, w3, wp), fields.value, EXPECTED_FIELDS):
-        if field != (want, want):
-            return (f"output channels {start}..{start + width - 1} (the {name} branch, in the order "
-                    f"1x1, 5x5, 3x3-3x3, pool) depend on a {field[0]} x {field[1]} input region, "
-                    f"expected {want} x {want} (read from the gradient of their centre pixel)")
-        start += width
-    return None
-
-
-def inception_block(block_class) -> float:
-    """Check an Inception class ``(c_in, w1, w5_reduce, w5, w3_reduce, w3, w_pool)`` by its
-    properties, on two sets of widths:
-
-    * output shape ``(N, w1 + w5 + w3 + w_pool, H, W)``: channels add up, H and W are kept
-      (a concatenation on another axis fails here), and ``out_channels`` says so;
-    * the parameter count of conv_bn layers with 1x1 bottlenecks (a missing bottleneck, biases
-      or a missing batch norm fail, and the message names the slip);
-    * the receptive field of each branch's channel range, read from the gradient of its centre
-      output pixel w.r.t. the input: 1x1, 5x5, 5x5 (two 3x3) and 3x3 (pooling), in that order.
-
-    Prints one line and returns 1.0 when every property holds, else 0.
-    """
-    if not isinstance(block_class, type):
-        return check.report("Inception", 0, 1, 1.0, f"expected a class, got {check.describe(block_class)}")
-    problem = _inception_problem(block_class)
-    return check.report("Inception", problem is None, 1, 1.0, problem)
+    name = "wider network"
+    device = torch.device(device)
+    if not callable(time_forward_backward):
+        return check.report(name, 0, 1, 1.0, f"expected a timing function, got {check.describe(time_forward_backward)}")
+    if not isinstance(wide, torch.nn.Module):
+        return check.report(name, 0, 1, 1.0, f"wide should be a network (an nn.Module), got {check.describe(wide)}")
+    narrow, widened = _conv_channels(base), _conv_channels(wide)
+    if len(widened) != len(narrow):
+        return check.report(name, 0, 1, 1.0, f"expected {len(narrow)} conv layers like LeNet, got {len(widened)}")
+    if any(w < n for w, n in zip(widened, narrow)) or widened == narrow:
+        return check.report(name, 0, 1, 1.0, f"conv output channels: expected more than LeNet's "
+                                             f"{narrow} (none fewer), got {widened}")
+    base, wide = base.to(device), wide.to(device)
+    g = torch.Generator().manual_seed(4)
+    X = torch.randn(batch_size, 1, 28, 28, generator=g).to(device)
+    y = torch.randint(0, 10, (batch_size,), generator=g).to(device)
+    out = check.run_safely(wide, X[:2])
+    if out.error or not isinstance(out.value, torch.Tensor) or tuple(out.value.shape) != (2, 10):
+        got = out.error or f"returned {check.describe(out.value)}"
+        return check.report(name, 0, 1, 1.0, f"wide on a (2, 1, 28, 28) batch: expected shape (2, 10), {got}")
+    times = {}
+    for label, model in (("LeNet", base), ("wide", wide)):
+        seconds, why = _timed(time_forward_backward, model, X, y, label)
+        if why:
+            return check.report(name, 0, 1, 1.0, why)
+        times[label] = seconds
+    mults = {label: _multiplications(m) for label, m in (("LeNet", base), ("wide", wide))}
+    notes = [f"on {device}, batch of {batch_size}: LeNet {narrow} {times['LeNet'] * 1e3:.1f} ms, "
+             f"wide {widened} {times['wide'] * 1e3:.1f} ms: {times['wide'] / times['LeNet']:.1f}x the "
+             f"time for {mults['wide'] / mults['LeNet']:.1f}x the multiplications"]
+    if device.type == "cpu":
+        notes.append("this ran on the CPU. The blitz's 'see the speed-up' means a GPU: a narrow "
+                     "net leaves most of its thousands of cores idle, so widening it adds much "
+                     "less time than multiplications. Compare the two ratios above with those of "
+                     "a run with DEVICE = \"cuda\" where there is a GPU.")
+    return check.report(name, 1, 1, 1.0, notes=notes)

@@ -1,139 +1,140 @@
-"""Checks for lesson 15 (pretrained models, fine-tuning, saving and loading).
+"""Checks for lesson 15 (CIFAR-10: the blitz classifier and what it gets wrong).
 
 Exercises:
-    1. ``replace_head(fn)``: ``fn(model, num_classes)`` swaps a torchvision ResNet's last layer
-       ``fc`` for a new ``nn.Linear`` with ``num_classes`` outputs and returns the model.
-    2. ``freeze_backbone(fn)``: ``fn(model)`` turns off the gradients of every parameter except
-       those of ``fc`` and returns the model.
-    3. ``load_backbone(fn)``: ``fn(model, state_dict)`` copies every entry of a checkpoint except
-       the ``fc.*`` ones into ``model`` (whose head has another size) and returns the model.
+    1. ``unnormalize(fn)``: ``fn(X, mean, std)`` -> the batch ``X`` (N, 3, H, W) with the
+       per-channel normalisation undone, ``X * std + mean``, for display.
+    2. ``per_class_accuracy(fn)``: ``fn(y_true, y_pred, num_classes)`` -> (num_classes,) tensor,
+       the fraction of each class's images predicted right; ``course.train.per_class_accuracy``
+       is the oracle.
+    3. ``confusion_matrix(fn)``: ``fn(y_true, y_pred, num_classes)`` -> (C, C) counts with the
+       TRUE class as the row and the predicted class as the column, written with
+       ``torch.bincount``; ``course.train.confusion_matrix`` is the oracle (it counts another way).
 
-The checks run on real ``torchvision.models.resnet18(weights=None)`` networks (random weights,
-nothing is downloaded) and compare tensors and counts with what PyTorch reports. Each prints one
-line (expected vs got on failure) and returns 1.0 or 0.0; none raises.
+Each check prints one line (expected vs got on failure, with a hint for the usual mistakes:
+a mean that lines up with the width instead of the channels, precision instead of accuracy, a
+transposed matrix, a ``bincount`` without ``minlength``) and returns 1.0 or 0.0, partial credit
+by cases; it never raises.
 """
 from __future__ import annotations
 
-import copy
-
 import torch
-from torch import nn
 
-from course import check
-
-
-def _resnet18(num_classes: int = 1000, seed: int = 0) -> nn.Module:
-    from torchvision.models import resnet18
-
-    torch.manual_seed(seed)
-    return resnet18(weights=None, num_classes=num_classes)
+from course import check, data, train
 
 
-def _returned_model(outcome, original: nn.Module) -> tuple[nn.Module | None, str | None]:
-    """The model the learner's function produced: its return value (or the changed input)."""
+def _labels(n: int, num_classes: int, seed: int, skill: float = 0.6):
+    """(y_true, y_pred): every class present in y_true; about ``skill`` of the predictions right."""
+    g = torch.Generator().manual_seed(seed)
+    y = torch.cat([torch.arange(num_classes), torch.randint(0, num_classes, (n - num_classes,), generator=g)])
+    y = y[torch.randperm(n, generator=g)]
+    guess = torch.randint(0, num_classes, (n,), generator=g)
+    right = torch.rand(n, generator=g) < skill
+    return y, torch.where(right, y, guess)
+
+
+# ------------------------------------------------------------------------------------------
+# Exercise 1: undo the normalisation
+# ------------------------------------------------------------------------------------------
+def lesson_unnormalize(X: torch.Tensor, mean, std) -> torch.Tensor:
+    """The lesson's own copy (the notebook uses it until the learner's passes its check):
+    (N, C, H, W) normalised batch -> ``X * std + mean`` per channel."""
+    mean = torch.as_tensor(mean, dtype=X.dtype, device=X.device).reshape(1, -1, 1, 1)
+    std = torch.as_tensor(std, dtype=X.dtype, device=X.device).reshape(1, -1, 1, 1)
+    return X * std + mean
+
+
+_unnormalized = lesson_unnormalize
+
+
+def _normalized_cases():
+    """Normalised batches made from uint8 images, so the right answer is the image / 255."""
+    g = torch.Generator().manual_seed(15)
+    cases = []
+    for shape, mean, std in [((2, 3, 5, 7), data.CIFAR10_MEAN, data.CIFAR10_STD),
+                             ((1, 3, 32, 32), data.CIFAR10_MEAN, data.CIFAR10_STD),
+                             ((2, 3, 4, 3), data.CIFAR10_MEAN, data.CIFAR10_STD),  # W = 3 = C
+                             ((3, 3, 6, 6), (0.5, 0.5, 0.5), (0.5, 0.5, 0.5))]:   # the tutorial's
+        images = torch.randint(0, 256, shape, generator=g, dtype=torch.uint8)
+        m = torch.tensor(mean).view(1, 3, 1, 1)
+        s = torch.tensor(std).view(1, 3, 1, 1)
+        cases.append(((images.float() / 255 - m) / s, tuple(mean), tuple(std)))
+    return cases
+
+
+def unnormalize(fn) -> float:
+    """Check ``fn(X, mean, std)`` for X (N, 3, H, W) and mean, std (3 numbers each) -> X * std + mean,
+    each channel with its own mean and std."""
+    cases = _normalized_cases()
+    first = check.run_safely(fn, *cases[0])
+    if first.error and "must match the size" in first.error:
+        problem = (f"{first.error}. mean and std have 3 entries, one per channel: reshape them to "
+                   f"(1, 3, 1, 1) so that they line up with dimension 1 of X, not with the width")
+        return check.report("unnormalize", 0, len(cases), 1.0, problem)
+    return check.function("unnormalize", fn, _unnormalized, cases, atol=1e-5, rtol=1e-5)
+
+
+# ------------------------------------------------------------------------------------------
+# Exercise 2: accuracy per class
+# ------------------------------------------------------------------------------------------
+def _per_class_reference(y_true, y_pred, num_classes):
+    acc = train.per_class_accuracy(y_true, y_pred, list(range(num_classes)))
+    return torch.tensor(acc.values)
+
+
+def _precision(y_true, y_pred, num_classes):
+    """What a common mistake computes: of the images PREDICTED as c, the fraction that are c."""
+    return torch.tensor([float((y_true[y_pred == c] == c).float().mean()) for c in range(num_classes)])
+
+
+def per_class_accuracy(fn) -> float:
+    """Check ``fn(y_true (N,), y_pred (N,), num_classes)`` -> (num_classes,) float tensor: entry c is
+    the fraction of the images of true class c that were predicted as c."""
+    cases = [(torch.tensor([0, 0, 1, 1, 2, 2]), torch.tensor([0, 1, 1, 1, 0, 2]), 3),
+             (*_labels(200, 10, seed=1), 10),
+             (*_labels(50, 4, seed=2, skill=0.3), 4),
+             (*_labels(1000, 10, seed=3, skill=0.55), 10)]
+    outcome = check.run_safely(fn, *cases[1])
+    if outcome.error is None and outcome.value is not None:
+        with_precision = check.compare(outcome.value, _precision(*cases[1]), atol=1e-6)
+        if with_precision is None:
+            return check.report(
+                "per_class_accuracy", 0, len(cases), 1.0,
+                "this is the precision (of the images PREDICTED as c, how many are c); the accuracy "
+                "of class c divides by the number of images whose TRUE class is c")
+    return check.function("per_class_accuracy", fn, _per_class_reference, cases, atol=1e-6)
+
+
+# ------------------------------------------------------------------------------------------
+# Exercise 3: the confusion matrix
+# ------------------------------------------------------------------------------------------
+def _matrix_problem(fn, y_true, y_pred, num_classes) -> str | None:
+    expected = train.confusion_matrix(y_true, y_pred, num_classes)
+    outcome = check.run_safely(fn, y_true.clone(), y_pred.clone(), num_classes)
     if outcome.error:
-        return None, outcome.error
-    model = outcome.value if outcome.value is not None else None
-    if model is None:
-        return None, "returned None; return the model (e.g. `return model`)"
-    if not isinstance(model, nn.Module):
-        return None, f"returned {check.describe(model)}, expected the model"
-    return model, None
+        if "invalid for input of size" in outcome.error:
+            return (f"{outcome.error}. torch.bincount only counts up to the largest index it sees: "
+                    f"pass minlength={num_classes}*{num_classes} so that it always returns "
+                    f"{num_classes * num_classes} counts")
+        return outcome.error
+    why = check.compare(outcome.value, expected, atol=0, rtol=0)
+    if why and check.compare(outcome.value, expected.T, atol=0, rtol=0) is None:
+        return ("rows and columns are swapped: row i must hold the images whose TRUE class is i "
+                "(y_true picks the row, y_pred the column); you returned the transpose")
+    return why
 
 
-# ------------------------------------------------------------------------------------------
-# The lesson's own copies: the notebook's pipeline calls the learner's functions, and falls back
-# on these only while the learner's do not pass their checks.
-# ------------------------------------------------------------------------------------------
-def lesson_replace_head(model: nn.Module, num_classes: int) -> nn.Module:
-    model.fc = nn.Linear(model.fc.in_features, num_classes)
-    return model
-
-
-def lesson_freeze_backbone(model: nn.Module) -> nn.Module:
-    for name, p in model.named_parameters():
-        p.requires_grad = name.startswith("fc.")
-    return model
-
-
-# ------------------------------------------------------------------------------------------
-# Exercise 1: a new head
-# ------------------------------------------------------------------------------------------
-def _head_problem(fn, num_classes: int) -> str | None:
-    model = _resnet18()
-    before = {k: v.clone() for k, v in model.state_dict().items() if not k.startswith("fc.")}
-    model, why = _returned_model(check.run_safely(fn, model, num_classes), model)
-    if why:
-        return why
-    fc = getattr(model, "fc", None)
-    if not isinstance(fc, nn.Linear):
-        return f"model.fc should be an nn.Linear, got {check.describe(fc)}"
-    if (fc.in_features, fc.out_features) != (512, num_classes):
-        return (f"expected model.fc = nn.Linear(512, {num_classes}), got "
-                f"nn.Linear({fc.in_features}, {fc.out_features}) (model.fc.in_features is 512)")
-    after = model.state_dict()
-    changed = [k for k, v in before.items() if k not in after or not torch.equal(after[k], v)]
-    if changed:
-        return f"only the head may change, but {changed[0]} changed too"
-    model.eval()
-    with torch.no_grad():
-        out = check.run_safely(model, torch.randn(2, 3, 32, 32))
-    if out.error or tuple(out.value.shape) != (2, num_classes):
-        return (f"expected logits of shape (2, {num_classes}) for 2 images, got "
-                f"{out.error or tuple(out.value.shape)}")
-    return None
-
-
-def replace_head(fn) -> float:
-    """Check ``fn(model, num_classes)`` -> the model with ``fc = nn.Linear(512, num_classes)``."""
-    problem = None
-    for num_classes in (10, 7):
-        problem = _head_problem(fn, num_classes)
-        if problem:
-            problem = f"with num_classes={num_classes}: {problem}"
-            break
-    return check.report("replace_head", problem is None, 1, 1.0, problem)
-
-
-# ------------------------------------------------------------------------------------------
-# Exercise 2: freeze everything but the head
-# ------------------------------------------------------------------------------------------
-def freeze_backbone(fn) -> float:
-    """Check ``fn(model)``: afterwards only ``fc.weight`` and ``fc.bias`` require gradients."""
-    model = _resnet18(num_classes=10)
-    model, problem = _returned_model(check.run_safely(fn, model), model)
-    if problem is None:
-        trainable = [n for n, p in model.named_parameters() if p.requires_grad]
-        count = sum(p.numel() for p in model.parameters() if p.requires_grad)
-        expected = 512 * 10 + 10
-        if count != expected:
-            problem = (f"expected {expected:,} trainable parameters (the head: 512 x 10 weights + "
-                       f"10 biases), got {count:,}")
-            if set(trainable) - {"fc.weight", "fc.bias"}:
-                problem += f"; still trainable: {sorted(set(trainable) - {'fc.weight', 'fc.bias'})[0]}, ..."
-            elif not trainable:
-                problem += "; the head must stay trainable"
-    return check.report("freeze_backbone", problem is None, 1, 1.0, problem)
-
-
-# ------------------------------------------------------------------------------------------
-# Exercise 3: load a checkpoint whose head has another size
-# ------------------------------------------------------------------------------------------
-def load_backbone(fn) -> float:
-    """Check ``fn(model, state_dict)``: every tensor of ``state_dict`` except ``fc.*`` ends up in
-    ``model``; the model keeps its own head."""
-    source = _resnet18(num_classes=1000, seed=1)           # stands in for ImageNet weights
-    state = copy.deepcopy(source.state_dict())
-    target = _resnet18(num_classes=10, seed=2)
-    own_head = {k: v.clone() for k, v in target.state_dict().items() if k.startswith("fc.")}
-    model, problem = _returned_model(check.run_safely(fn, target, state), target)
-    if problem is None:
-        got = model.state_dict()
-        missing = [k for k in state if not k.startswith("fc.") and
-                   (k not in got or not torch.equal(got[k], state[k]))]
-        if missing:
-            problem = (f"{len(missing)} backbone tensors were not loaded, e.g. {missing[0]} "
-                       f"(expected the checkpoint's values)")
-        elif any(not torch.equal(got[k], v) for k, v in own_head.items()):
-            problem = "the head (fc.*) changed; keep the model's own 10-class head"
-    return check.report("load_backbone", problem is None, 1, 1.0, problem)
+def confusion_matrix(fn) -> float:
+    """Check ``fn(y_true (N,), y_pred (N,), num_classes)`` -> (C, C) counts, entry [i, j] = the
+    number of images of true class i predicted as class j."""
+    cases = [(torch.tensor([0, 0, 1, 2, 2, 2]), torch.tensor([0, 1, 1, 0, 2, 2]), 3),
+             (*_labels(300, 10, seed=4), 10),
+             (torch.tensor([0, 1, 1, 2, 0]), torch.tensor([1, 1, 2, 2, 0]), 4),   # class 3 never occurs
+             (*_labels(40, 5, seed=5, skill=0.2), 5)]
+    passed, problem = 0, None
+    for i, case in enumerate(cases):
+        why = _matrix_problem(fn, *case)
+        if why is None:
+            passed += 1
+        elif problem is None:
+            problem = f"case {i + 1} (N = {len(case[0])}, num_classes = {case[2]}): {why}"
+    return check.report("confusion_matrix", passed, len(cases), 1.0, problem)

@@ -280,19 +280,10 @@ def two_layer_loss(fn, *layers, points: float = 5, hidden: bool = False) -> floa
         loss.backward()
         label = f"{label} ({shapes(X=X, W1=params['W1'], W2=params['W2'], reg=reg)})"
         ok, value = q.run("numpy_call", fn, X, y, params, reg, label=label)
-        got = q.unpack(value, ["loss", "grads"], label) if ok else None
-        if got is None:
+        answers = q.loss_and_grads(value, NET_KEYS, label) if ok else None
+        if answers is None:
             continue
         reference = {"loss": loss.item(), **{k: tp[k].grad.numpy() for k in NET_KEYS}}
-        grads = got[1]
-        answers = {"loss": got[0]}
-        for k in NET_KEYS:
-            try:
-                answers[k] = grads[k]
-            except Exception:  # noqa: BLE001 - not a dict, or the key is missing
-                kind = "dict" if isinstance(grads, dict) else type(grads).__name__
-                q.record(k, False, f"{label}: grads[{k!r}] is missing (grads is a {kind} with "
-                                   f"keys {sorted(map(str, grads)) if isinstance(grads, dict) else '?'})")
         own = None
         for k, answer in answers.items():
             why = compare(answer, reference[k], ATOL, RTOL)

@@ -322,10 +322,9 @@ def _why_proba(probs, expected) -> str | None:
 # --------------------------------------------------------------------------------------------
 # Q4: a graded training run
 # --------------------------------------------------------------------------------------------
-#: The held-out split Q4 scores on: files of the data cache that the grading kernel's data view
-#: leaves out (``course.autograde.sandbox.prepare``), so no submission can read their labels. The
-#: check reads them itself and sends only the images. (``MNIST/processed``: old torchvision's.)
-HELD_OUT = ("MNIST/raw/t10k-*", "MNIST/processed/test*")
+# The held-out split Q4 scores on (MNIST's test files) is left out of the grading kernel's data
+# view (``hidden_data`` in ``solutions/A3_data_classifiers/assignment.json``), so no submission can
+# read its labels. The check reads them itself and sends only the images.
 NUM_EPOCHS = 5
 #: The budget of the learner's training function: CPU seconds (the grading kernel runs torch on
 #: one thread, so about as many seconds of one core). ``$COURSE_TRAINING_CPU_SECONDS`` overrides it.
@@ -372,7 +371,7 @@ def mnist_training(cls, fn, points: float = 6, hidden: bool = False) -> float:
     ``train_set`` is a ``TensorDataset`` of the 60,000 normalised training images (float32
     (1, 28, 28) each) with labels the check chose; then the model predicts the held-out images
     (MNIST's 10,000 test images) that the check sends. Only the check holds their labels: the
-    grading kernel's data view leaves the held-out split out (``HELD_OUT``). The classes are
+    grading kernel's data view leaves the held-out split out (A3's ``hidden_data``). The classes are
     renamed by a permutation without fixed points (``relabelling``), the same for the training
     labels and the held-out ones, so only a model
     trained by ``fn`` on ``train_set`` can score (not weights trained elsewhere, nor a table of

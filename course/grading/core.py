@@ -64,7 +64,7 @@ def compare(got: Any, expected: Any, atol: float = 1e-6, rtol: float = 1e-5) -> 
         return f"could not read your value as numbers ({type(err).__name__}: {err})"
     why = check.compare(g, plain(expected), atol, rtol)
     if why and "expected shape" in why:  # name the learner's type, not the converted copy
-        why = why.split(" (")[0] + f" ({check.describe(got)})"
+        why = why.replace(f" ({check.describe(g)})", f" ({check.describe(got)})")
     return why
 
 
@@ -320,6 +320,23 @@ class Question:
         self.fail(self.parts, f"{label}: expected a tuple of {len(names)} results "
                               f"({', '.join(names)}), got {check.describe(value)}")
         return None
+
+    def loss_and_grads(self, value: Any, keys: tuple[str, ...], label: str,
+                       part_of: dict[str, str] | None = None) -> dict[str, Any] | None:
+        """Split a returned ``(loss, grads)`` into ``{"loss": loss, key: grads[key], ...}``; a key
+        missing from ``grads`` fails its part (``part_of[key]``, else the key) and is left out."""
+        got = self.unpack(value, ["loss", "grads"], label)
+        if got is None:
+            return None
+        answers, grads = {"loss": got[0]}, got[1]
+        for k in keys:
+            try:
+                answers[k] = grads[k]
+            except Exception:  # noqa: BLE001 - not a dict, or the key is missing
+                names = sorted(map(str, grads)) if isinstance(grads, dict) else "?"
+                self.record((part_of or {}).get(k, k), False, f"{label}: grads[{k!r}] is missing (grads "
+                                                              f"is a {type(grads).__name__} with keys {names})")
+        return answers
 
     # -- the report --------------------------------------------------------------------------
     def earned(self) -> float:

@@ -8,15 +8,22 @@ the answer should be with its own operations. So the same check works in the stu
 autograder, where the trusted grader asks the kernel to run the probe (``serve``) and nothing
 the kernel does can change how the returned data is scored.
 
+A probe gets one learner object first (the "target"); a probe that needs a second one (a layer's
+forward pass and its backward pass, which share a cache that never leaves the learner's kernel)
+gets it among its inputs: the check passes the learner's object there too, and under the
+autograder ``serve`` looks it up in the kernel by name (``course.autograde.remote``).
+
 Nothing here is secret: the probes only build inputs and models that the check documents.
 
-Used by: ``course.grading.a1`` ... ``a4``; ``course.autograde.remote`` (through ``serve``).
+Used by: ``course.grading.a1`` ... ``a6`` (A4's graded training run: ``weights_info``,
+``weights_logits``); ``course.autograde.remote`` (through ``serve``).
 """
 from __future__ import annotations
 
 import contextlib
 import io
 import os
+import re
 import sys
 import time
 import types
@@ -27,11 +34,6 @@ import numpy as np
 
 PROBES: dict[str, Callable] = {}
 
-#: How a check hands a probe another of the learner's objects besides the target (e.g. the
-#: model class that the learner's training function trains): under the autograder
-#: ``course.autograde.remote`` sends ``{LEARNER: name}`` and ``serve`` puts the kernel's object
-#: of that name in its place; in the student's notebook the object itself is passed.
-LEARNER = "__course_learner_object__"
 
 
 def probe(fn: Callable) -> Callable:
@@ -133,6 +135,47 @@ def scalar_function(c: np.ndarray, d: np.ndarray) -> Callable[[np.ndarray], floa
 
 
 @probe
+def call_with_args(fn, *args):
+    """``fn(*args)``: ``{"value": its return value, "args": the arguments as they are afterwards}``,
+    so that a check sees what ``fn`` changed in place (e.g. the running statistics a layer
+    writes into its parameter dict)."""
+    value = fn(*args)
+    return {"value": value, "args": list(args)}
+
+
+def scalar_gradient(c: np.ndarray, d: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
+    """The gradient of ``scalar_function(c, d)``: ``c cos(x) + d x + 1 - tanh(sum(x))**2``."""
+    def grad(x) -> np.ndarray:
+        x = np.asarray(x, dtype=np.float64)
+        return c * np.cos(x) + d * x + (1.0 - np.tanh(np.sum(x)) ** 2)
+
+    return grad
+
+
+@probe
+def optimizer_steps(fn, c, d, w, config, steps):
+    """``steps`` updates ``w, config = fn(w, dw, config)`` on ``scalar_function(c, d)``, ``dw``
+    its gradient at the current ``w`` (an optimizer in the style of CS231n's ``optim.py``).
+
+    Returns ``{"ws": array (steps + 1, *w.shape) of w before the first update, after the first,
+    ..., "config": the config after the last update}``.
+    """
+    grad = scalar_gradient(np.asarray(c, dtype=np.float64), np.asarray(d, dtype=np.float64))
+    w = np.array(w, dtype=np.float64)
+    ws = [w.copy()]
+    for step in range(1, int(steps) + 1):
+        result = fn(w, grad(w), config)
+        if not isinstance(result, (tuple, list)) or len(result) != 2:
+            raise TypeError(f"expected (next_w, config) to be returned, got {type(result).__name__}")
+        w, config = result
+        w = np.array(w, dtype=np.float64, copy=True)
+        if w.shape != ws[0].shape:
+            raise ValueError(f"next_w has shape {w.shape} after step {step}; expected {ws[0].shape}, "
+                             f"the shape of w")
+        ws.append(w)
+    return {"ws": np.stack(ws), "config": config}
+
+
 def numeric_gradient(fn, c, d, x, h, numpy_only=False):
     """``fn(f, x, h)`` for ``f = scalar_function(c, d)``: the gradient and ``x`` afterwards
     (with ``numpy_only``, PyTorch is out of reach meanwhile, as in ``numpy_call``)."""
@@ -140,6 +183,74 @@ def numeric_gradient(fn, c, d, x, h, numpy_only=False):
     with torch_out_of_reach(fn) if numpy_only else contextlib.nullcontext():
         grad = fn(scalar_function(c, d), x, h)
     return grad, x
+
+
+# --------------------------------------------------------------------------------------------
+# Layers written CS231n-style: ``out, cache = forward(...)``; ``grads = backward(dout, cache)``
+# --------------------------------------------------------------------------------------------
+def _forward(forward, args):
+    """``forward(*args)``, which must return ``(out, cache)``."""
+    result = forward(*args)
+    if not isinstance(result, tuple) or len(result) != 2:
+        from course.check import describe
+
+        raise TypeError(f"the forward pass must return a tuple (out, cache), got {describe(result)}")
+    return result
+
+
+@probe
+def layer_pass(forward, backward, args, dout=None):
+    """``out, cache = forward(*args)``, then with ``dout``: ``grads = backward(dout, cache)``.
+
+    The cache stays here, beside the learner's code (it need not be plain data). Returns
+    ``{"out"}``, ``{"out", "grads"}``, or ``{"out", "backward_error"}`` when only the backward
+    pass fails (the forward pass keeps its points). ``backward`` is a second learner object.
+    """
+    from course.check import CheckTimeout
+
+    out, cache = _forward(forward, args)
+    if dout is None:
+        return {"out": out}
+    try:
+        grads = backward(dout, cache)
+    except CheckTimeout:
+        raise
+    except NotImplementedError:
+        return {"out": out, "backward_error": "is not implemented yet (it raises NotImplementedError)"}
+    except Exception as err:  # noqa: BLE001 - the forward pass keeps its points
+        return {"out": out, "backward_error": f"raised {type(err).__name__}: {err}"[:300]}
+    return {"out": out, "grads": grads}
+
+
+@probe
+def layer_pass_timed(forward, backward, seed, shapes, params, dout_shape, repeats):
+    """Run a layer pair on ``repeats`` random cases made here; return a digest of each result.
+
+    For the grader to time it from outside: the round trip is then nearly all computation, and
+    nothing large crosses the line. With ``rng = np.random.default_rng(seed)`` and
+    ``u(shape) = rng.uniform(-1, 1, shape)``, each case is: ``arrays = [u(s) for s in shapes]``;
+    ``out, cache = forward(*arrays, *params)``; ``grads = backward(u(dout_shape), cache)`` (a
+    tuple, or one array); then for ``out`` and each gradient ``g`` in turn: ``[shape of g,
+    sum(g * weights)]``, where the weights for the k-th result are ``u(g.shape)``, drawn when
+    the k-th result first has that shape (so: right after the first case). Returns one such list
+    per case (``[]`` for 0 repeats: the round trip of an empty call).
+    """
+    rng = np.random.default_rng(seed)
+    weights: dict = {}
+    digests = []
+    for _ in range(int(repeats)):
+        arrays = [rng.uniform(-1.0, 1.0, tuple(s)) for s in shapes]
+        out, cache = _forward(forward, [*arrays, *params])
+        grads = backward(rng.uniform(-1.0, 1.0, tuple(dout_shape)), cache)
+        row = []
+        for k, value in enumerate([out, *grads] if isinstance(grads, (tuple, list)) else [out, grads]):
+            value = np.asarray(value, dtype=np.float64)
+            key = (k, value.shape)
+            if key not in weights:
+                weights[key] = rng.uniform(-1.0, 1.0, value.shape)
+            row.append([list(value.shape), float(np.sum(value * weights[key]))])
+        digests.append(row)
+    return digests
 
 
 # --------------------------------------------------------------------------------------------
@@ -213,14 +324,14 @@ def module_parameters(cls, args, seed):
 
 @probe
 def module_run(cls, args, seed, x, g=None, state=None, train=None):
-    """Build ``cls(*args)``, load ``state`` (parameter name -> tensor; strict), set train/eval
-    mode when ``train`` is given, run ``out = model(x)`` and, with ``g``, backpropagate
+    """Build ``cls(*args)``, load ``state`` (parameter or buffer name -> tensor, e.g. a
+    BatchNorm's ``running_mean``; every name must exist), set train/eval mode when ``train`` is given, run ``out = model(x)`` and, with ``g``, backpropagate
     ``sum(out * g)``. Returns ``{"out", "x_grad", "grads": {name: grad or None}}``, or
     ``{"out", "backward_error"}`` when only the backward pass fails."""
     torch = _torch()
     model = build(cls, tuple(args), seed)
     if state is not None:
-        own = dict(model.named_parameters())
+        own = {**dict(model.named_buffers()), **dict(model.named_parameters())}
         with torch.no_grad():
             for name, value in state.items():
                 own[name].copy_(value)
@@ -418,6 +529,92 @@ def fit_and_predict(fn, cls, seed, labels, num_epochs, images, cpu_seconds=None,
 
 
 # --------------------------------------------------------------------------------------------
+# Submitted weights: a state-dict file loaded into the learner's own module
+# --------------------------------------------------------------------------------------------
+class WeightsProblem(ValueError):
+    """What is wrong with a weights file (not with the learner's code): the message says it."""
+
+
+def load_weights(cls, args, path, max_bytes):
+    """``cls(*args)`` in eval mode with the state dict of the file ``path`` loaded (strictly).
+
+    ``path`` is a bare file name in the working folder (the notebook's folder; under the
+    autograder the kernel's scratch folder, where the grader put the submitted file). The file
+    is read with ``torch.load(..., weights_only=True)``, which refuses anything but tensors and
+    plain containers, so loading it cannot run code. Raises ``WeightsProblem`` saying what is
+    wrong with the file (missing, larger than ``max_bytes``, unreadable, not a state dict, names
+    or shapes that do not fit the module); errors of the learner's class propagate.
+    """
+    torch = _torch()
+    if not isinstance(path, str) or not path or os.path.basename(path) != path or path.startswith("."):
+        raise WeightsProblem(f"expected the bare name of a file next to the notebook, got {path!r}")
+    model = build(cls, tuple(args), 0)
+    if not isinstance(model, torch.nn.Module):
+        raise TypeError(f"{getattr(cls, '__name__', 'it')}(...) is not an nn.Module")
+    if not os.path.isfile(path):
+        raise WeightsProblem(f"found no weights file {path} next to the notebook: save it with "
+                             f"torch.save(model.state_dict(), {path!r}) and hand it in with the notebook")
+    size = os.path.getsize(path)
+    if size > max_bytes:
+        raise WeightsProblem(f"the weights file {path} is {size / 2**20:.1f} MiB, more than the "
+                             f"{max_bytes / 2**20:g} MiB allowed")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # noqa: BLE001 - a corrupt file, or one that holds objects
+        text = re.sub(r"\x1b\[[0-9;]*m", "", str(err))
+        if "Weights only load failed" in text or "Unsupported global" in text:
+            found = re.search(r"Unsupported global: GLOBAL ([\w.]+)", text)
+            why = (f"it holds pickled Python objects{' (' + found.group(1) + ')' if found else ''}, which "
+                   f"weights_only loading refuses: did you save the whole model?")
+        else:
+            why = (text.strip().split(". ")[0][:160] or type(err).__name__) + ": not a complete file written by torch.save"
+        raise WeightsProblem(f"the weights file {path} could not be read with torch.load(weights_only=True): "
+                             f"{why}; save model.state_dict() with torch.save") from None
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise WeightsProblem(f"the weights file {path} holds {type(state).__name__}, not a state dict of "
+                             f"tensors: save model.state_dict()")
+    try:
+        model.load_state_dict(state)   # strict: every name and shape must fit the module
+    except RuntimeError as err:
+        why = " ".join(str(err).split())[:300]
+        raise WeightsProblem(f"the weights in {path} do not fit {getattr(cls, '__name__', 'the model')}(): "
+                             f"{why}") from None
+    return model.eval()
+
+
+@probe
+def weights_info(cls, args, path, max_bytes):
+    """Load the weights file into ``cls(*args)`` (``load_weights``): ``{"bytes", "parameters"}``,
+    or ``{"problem": why}`` when the file is missing or does not fit (the learner's class
+    raising is an error of the probe, as usual)."""
+    try:
+        model = load_weights(cls, args, path, max_bytes)
+    except WeightsProblem as err:
+        return {"problem": str(err)}
+    return {"bytes": os.path.getsize(path), "parameters": sum(int(p.numel()) for p in model.parameters())}
+
+
+@probe
+def weights_logits(cls, args, path, max_bytes, images, mean, std, batch_size=250):
+    """The logits of ``cls(*args)`` with the weights file loaded (eval mode, no autograd) for
+    uint8 images (N, C, H, W), scaled to [0, 1] and normalised per channel with ``mean`` and
+    ``std``, ``batch_size`` images at a time: (N, classes), float32."""
+    torch = _torch()
+    model = load_weights(cls, args, path, max_bytes)
+    mean = torch.as_tensor(mean, dtype=torch.float32).reshape(1, -1, 1, 1)
+    std = torch.as_tensor(std, dtype=torch.float32).reshape(1, -1, 1, 1)
+    out = []
+    with torch.no_grad():
+        for start in range(0, len(images), int(batch_size)):
+            x = (torch.as_tensor(images[start:start + int(batch_size)]).float() / 255 - mean) / std
+            logits = model(x)
+            if not isinstance(logits, torch.Tensor):
+                raise TypeError(f"forward returned {type(logits).__name__}, not a tensor of logits")
+            out.append(logits.detach().float())
+    return torch.cat(out)
+
+
+# --------------------------------------------------------------------------------------------
 # Datasets
 # --------------------------------------------------------------------------------------------
 def _frame(csv_text: str):
@@ -454,21 +651,30 @@ def dataset_batch(cls, csv_text, batch_size):
 def serve(namespace: dict, request: str, response: str) -> None:
     """Answer one request of the trusted grader: run a probe on the object the request names.
 
-    ``request`` holds (packed) ``{"probe", "target", "args", "kwargs", "timeout"}``; the answer,
-    ``{"value", "error", "kind", "warnings"}``, is written to ``response`` (atomically).
+    ``request`` holds (packed) ``{"probe", "target", "args", "kwargs", "timeout", "learners"}``;
+    ``learners`` (optional) lists ``[index, name]``: the input at ``index`` is the learner's
+    object ``name`` (a second learner object, e.g. a backward pass). The answer, ``{"value",
+    "error", "kind", "warnings"}``, is written to ``response`` (atomically).
     """
     from course import check
     from course.grading import wire
 
     req = wire.unpack(Path(request).read_bytes())
-    names = [req["target"]] + [a[LEARNER] for a in req["args"] if _learner_ref(a)]
-    missing = [name for name in names if name not in namespace]
-    if missing:
-        outcome = check.Outcome(error=f"is not defined (run the cell that defines {missing[0]})",
-                                kind="error")
+    args = list(req["args"])
+    missing = None
+    for name, index in [(req["target"], None), *[(n, i) for i, n in req.get("learners") or []]]:
+        obj = namespace.get(name, serve) if isinstance(name, str) else serve
+        if obj is serve:
+            missing = name
+            break
+        if index is None:
+            target = obj
+        elif isinstance(index, int) and 0 <= index < len(args):
+            args[index] = obj
+    if missing is not None:
+        outcome = check.Outcome(error=f"is not defined (run the cell that defines {missing})", kind="error")
     else:
-        args = [namespace[a[LEARNER]] if _learner_ref(a) else a for a in req["args"]]
-        outcome = check.run_safely(PROBES[req["probe"]], namespace[req["target"]], *args,
+        outcome = check.run_safely(PROBES[req["probe"]], target, *args,
                                    timeout=req["timeout"], **req["kwargs"])
     answer = {"value": outcome.value, "error": outcome.error, "kind": outcome.kind,
               "warnings": list(outcome.warnings)[:5]}
@@ -477,7 +683,3 @@ def serve(namespace: dict, request: str, response: str) -> None:
         f.write(wire.pack(answer))
     os.replace(tmp, response)
 
-
-def _learner_ref(value: Any) -> bool:
-    """True for ``{LEARNER: name}``, a reference to another of the learner's objects."""
-    return isinstance(value, dict) and set(value) == {LEARNER} and isinstance(value[LEARNER], str)

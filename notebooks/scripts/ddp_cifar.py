@@ -1,4 +1,4 @@
-"""Data-parallel training with DistributedDataParallel (DDP), launched with torchrun (lesson 14).
+"""Data-parallel training with DistributedDataParallel (DDP), launched with torchrun (lesson 16).
 
     # 2 processes on the CPU (gloo backend), a tiny synthetic dataset, 20 steps:
     torchrun --standalone --nproc_per_node=2 notebooks/scripts/ddp_cifar.py --data synthetic --steps 20
@@ -18,7 +18,8 @@ its GPU) and ``WORLD_SIZE`` (how many processes there are). Every process then
    the model stay identical;
 5. compares a checksum of its weights with the other ranks' and, with ``--out DIR``, writes
    ``rank{R}.pt`` (its ``state_dict``) and ``rank{R}.json`` (a summary, including which samples it
-   saw) so that anyone can check that the ranks agree (``tests/test_ddp.py`` does).
+   saw, and on rank 0 the test accuracy) so that anyone can check that the ranks agree
+   (``tests/test_ddp.py`` does; ``make gpu-check`` reads the seconds and the accuracy).
 
 The effective batch size is ``--batch-size`` times the number of processes.
 """
@@ -228,6 +229,8 @@ def train(args, rank: int, world_size: int, device: torch.device, backend: str) 
                 break
         if args.steps and step >= args.steps:
             break
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)  # GPU work is asynchronous: wait for the last step
     seconds = time.perf_counter() - start
 
     # BatchNorm running statistics are buffers, not parameters: each rank updated its own from
@@ -242,15 +245,18 @@ def train(args, rank: int, world_size: int, device: torch.device, backend: str) 
     log(f"trained {step} steps in {seconds:.1f} s; last loss {loss.item():.4f}")
     log(f"weights sha256 per rank: {[d[:12] for d in digests]} -> "
         f"{'identical' if len(set(digests)) == 1 else 'DIFFERENT'}")
+    test_acc = None
     if rank == 0:
-        log(f"test accuracy (rank 0, {len(test_set)} images): {accuracy(model.module, test_set, device):.2%}")
+        test_acc = accuracy(model.module, test_set, device)
+        log(f"test accuracy (rank 0, {len(test_set)} images): {test_acc:.2%}")
 
     if args.out is not None:
         args.out.mkdir(parents=True, exist_ok=True)
         torch.save(model.module.state_dict(), args.out / f"rank{rank}.pt")
         summary = {"rank": rank, "world_size": world_size, "backend": backend,
                    "device": str(device), "steps": step, "seconds": seconds,
-                   "final_loss": loss.item(), "weights_sha256": digest, "samples_seen": seen}
+                   "final_loss": loss.item(), "weights_sha256": digest, "samples_seen": seen,
+                   "test_acc": test_acc, "test_size": len(test_set)}  # test_acc: rank 0 only
         (args.out / f"rank{rank}.json").write_text(json.dumps(summary))
     dist.barrier()
 
