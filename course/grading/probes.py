@@ -176,6 +176,7 @@ def optimizer_steps(fn, c, d, w, config, steps):
     return {"ws": np.stack(ws), "config": config}
 
 
+@probe
 def numeric_gradient(fn, c, d, x, h, numpy_only=False):
     """``fn(f, x, h)`` for ``f = scalar_function(c, d)``: the gradient and ``x`` afterwards
     (with ``numpy_only``, PyTorch is out of reach meanwhile, as in ``numpy_call``)."""
