@@ -158,10 +158,10 @@ class SafeExecute(Execute):
         ``max_file_mb``) from the student's submission to where the kernel runs: its scratch
         folder, or (sandbox off) the graded notebook's folder. Always the submitted file, never
         a copy nbgrader put next to the graded notebook from the source folder."""
-        names = [n for n in staging.declared_files(root, resources["nbgrader"]["assignment"])] if spec else []
+        info = resources["nbgrader"]
+        names = staging.declared_files(root, info["assignment"]) if spec else []
         if not names:
             return
-        info = resources["nbgrader"]
         course_dir = coursedir(self)
         src = self.submission_directory
         if not src and course_dir is not None:
