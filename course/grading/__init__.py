@@ -48,7 +48,9 @@ How a check grades
   gives 0 points to a test cell with an error or any stderr output. It prints a short report
   (one line per part) and returns a plain ``float``.
 * Each check runs on small generated data, needs no download and takes well under a second,
-  except A6's speed check (it times a convolution on purpose: a few seconds) and A3's graded
+  except A6's speed check (it times a convolution on purpose: a few seconds), A4's
+  ``cifar_accuracy`` (it classifies 2,000 CIFAR-10 test images with the learner's handed-in
+  weights: a few seconds on one CPU thread) and A3's graded
   training run (``a3.mnist_training``): it trains the learner's model with the learner's
   training function on MNIST's training images, in the kernel, within a stated budget (5
   epochs, 60 s of CPU time on one thread), and scores the predictions on held-out images whose
