@@ -202,7 +202,17 @@ def one_torch_thread():
 # --------------------------------------------------------------------------------------------
 # Notebook level
 # --------------------------------------------------------------------------------------------
-@pytest.mark.parametrize("assignment", sorted(ASSIGNMENTS))
+#: Assignments whose whole solution notebook grades in about a second: ``make test-fast`` runs the
+#: notebook-level tests on these; the others (a graded training run, weights files, timed
+#: convolutions, many cases: several seconds each) are ``slow``.
+QUICK = ("A1_backprop", "A2_autograd_modules")
+
+
+def _quick_first(assignments) -> list:
+    return [pytest.param(a, marks=[] if a in QUICK else [pytest.mark.slow]) for a in sorted(assignments)]
+
+
+@pytest.mark.parametrize("assignment", _quick_first(ASSIGNMENTS))
 def test_solutions_get_full_marks(assignment, patched_checksums):
     grading.core._warm_up()   # PyTorch's one-time import costs (seconds on a busy machine) are not a check's
     cells = load_cells(assignment)
@@ -363,7 +373,7 @@ def test_check_scores_garbage_zero_without_raising_or_stderr(assignment, grade_i
             assert "could not finish" not in out and "Traceback" not in out, (label, out)
 
 
-@pytest.mark.parametrize("assignment", sorted(ASSIGNMENTS))
+@pytest.mark.parametrize("assignment", _quick_first(ASSIGNMENTS))
 def test_checks_are_fast_and_quiet_on_correct_code(assignment, capfd, patched_checksums, monkeypatch):
     hand_in_files(assignment, None, monkeypatch)
     ns = _solution_namespace(assignment)
