@@ -9,8 +9,8 @@ Scenarios: per assignment the solution (full marks) and the released notebook as
 (0, without errors); written answers graded by hand (A5's) wait for the grader when answered
 ("needs manual grade") and score 0 at once when left blank, and the instructor's manual scores
 complete the solution's full marks; the wrong submissions of ``tests/test_grading_checks.py``
-(``WRONG_SUBMISSIONS``, the assignments engineer's table in ``course/grading/__init__.py``) that
-the issue names, and all of A6's; and the hardening cases below, all made from a correct A1 (20
+(``WRONG_SUBMISSIONS``, the assignments engineer's table in ``course/grading/__init__.py``) of
+``NBGRADER_VARIANTS``; and the hardening cases below, all made from a correct A1 (20
 points) so that the damage is visible, plus one of A6 (20 points by its test cells):
 
 ==================  ===============================================================  ======
@@ -48,7 +48,9 @@ check names, scores and notes and never the hidden tests; ``make grades`` must e
 
 The expensive part (about 40 notebook runs) happens once, in a fixture shared by all tests (and
 by both xdist workers, through a lock file). Set ``COURSE_GRADING_SELFTEST=full`` to grade every
-variant of ``WRONG_SUBMISSIONS`` instead of the issue's list, and
+variant of ``WRONG_SUBMISSIONS`` instead of ``NBGRADER_VARIANTS`` (the ones whose grading depends
+on the kernel, the sandbox or the grader's clock; all of them are graded in-process by
+``tests/test_grading_checks.py``), and
 ``COURSE_GRADING_ASSIGNMENTS=A5_norm_regularisation`` (comma-separated) to grade only some
 assignments (a targeted run; the A1-only tests then skip).
 """
@@ -81,27 +83,19 @@ ASSIGNMENTS = [a for a in list_assignments(ROOT) if not _ONLY or a in _ONLY]
 TIMEOUT = 20          # seconds per cell while testing: short for the hang; a slow read-only cell
                       # (an import on a busy machine) gets a second try anyway
 A1_MEMORY_MB = 4608   # PyTorch alone reserves ~3.5 GB of address space; this cap leaves ~1 GB
-ISSUE_VARIANTS = {("A1_backprop", n) for n in ("sign_error", "missing_bias_gradient", "wrong_reduction",
-                                                "eq_trick", "infinite_loop", "warnings")}
-ISSUE_VARIANTS |= {("A2_autograd_modules", "inplace_breaks_autograd")}
-# the concept checks of the issue "Trustworthy grading": each graded as intended through nbgrader
-ISSUE_VARIANTS |= {("A1_backprop", "restore_drift")}
-ISSUE_VARIANTS |= {("A3_data_classifiers", n) for n in ("no_relu", "tanh", "relu_on_logits", "float64_items",
-                                                         "scalar_label", "no_train_mode")}
-ISSUE_VARIANTS |= {("A4_cnns", n) for n in ("max_pool", "no_pool_branch", "swapped_branches", "extra_relu")}
-ISSUE_VARIANTS |= {("A6_convolution", n) for n in ("no_padding_crop", "wrong_output_size", "flipped_kernel",
-                                                   "pool_grad_everywhere", "pool_grad_averaged", "fast_is_naive",
-                                                   "sleepy_naive")}
+# The wrong submissions graded through nbgrader by default: those whose grading depends on the
+# kernel, the sandbox or the grader's own clock, which the in-process tests
+# (tests/test_grading_checks.py, every variant) cannot see: a hang, warnings on stderr, PyTorch out
+# of reach in the kernel, the CPU budget of a training run in the kernel, weights files staged
+# from the submission, timing from the trusted side; plus one partial-credit variant per
+# assignment. COURSE_GRADING_SELFTEST=full grades every variant of WRONG_SUBMISSIONS this way.
+NBGRADER_VARIANTS = {("A1_backprop", n) for n in ("sign_error", "infinite_loop", "warnings", "uses_torch")}
+NBGRADER_VARIANTS |= {("A2_autograd_modules", "inplace_breaks_autograd")}
+NBGRADER_VARIANTS |= {("A3_data_classifiers", n) for n in ("no_train_mode", "over_budget", "too_slow")}
+NBGRADER_VARIANTS |= {("A4_cnns", n) for n in ("max_pool", "weak_weights", "missing_weights", "oversized_weights")}
+NBGRADER_VARIANTS |= {("A5_norm_regularisation", "bn_batch_stats_in_test")}
+NBGRADER_VARIANTS |= {("A6_convolution", n) for n in ("no_padding_crop", "fast_is_naive", "sleepy_naive")}
 A6 = "A6_convolution"
-# the new assignment A5: every wrong submission of its table
-ISSUE_VARIANTS |= {(v.assignment, v.name) for v in WRONG_SUBMISSIONS if v.assignment == A5}
-# A4's graded training run and bottleneck block: weights files handed in (or not) with the notebook
-ISSUE_VARIANTS |= {("A4_cnns", n) for n in ("untrained_weights", "weak_weights", "missing_weights",
-                                            "oversized_weights", "no_projection")}
-# A1's numpy-only rule and A3's graded training run (issue "Assignments with the depth of a
-# university course"): untrained, a middle accuracy band, over the epoch budget, over the time limit
-ISSUE_VARIANTS |= {("A1_backprop", "uses_torch")}
-ISSUE_VARIANTS |= {("A3_data_classifiers", n) for n in ("untrained", "drops_a_class", "over_budget", "too_slow")}
 A3 = "A3_data_classifiers"
 TRAINING_CPU_SECONDS = 10  # CPU budget of A3's graded run while testing (60 s when grading): the
                            # stand-in run takes about a second; "too_slow" runs into it
@@ -200,7 +194,7 @@ def scenarios() -> list[Scenario]:
         out.append(Scenario("released", a, lambda good, blank: blank, zero=True,
                             files={n: None for n in gradingkit.SUBMISSION_FILES.get(a, {})}))
     for v in WRONG_SUBMISSIONS:
-        if v.assignment in ASSIGNMENTS and (full or (v.assignment, v.name) in ISSUE_VARIANTS):
+        if v.assignment in ASSIGNMENTS and (full or (v.assignment, v.name) in NBGRADER_VARIANTS):
             out.append(Scenario(v.name, v.assignment, lambda good, blank, e=v.edits: gradingkit.edited(good, e),
                                 {k: float(p) for k, p in v.scores.items()}, files=v.files,
                                 note="not graded" if "oversized" in v.name else None))
