@@ -48,9 +48,9 @@ check names, scores and notes and never the hidden tests; ``make grades`` must e
 
 The expensive part (about 40 notebook runs) happens once, in a fixture shared by all tests (and
 by both xdist workers, through a lock file). Set ``COURSE_GRADING_SELFTEST=full`` to grade every
-variant of ``WRONG_SUBMISSIONS`` instead of ``NBGRADER_VARIANTS`` (the ones whose grading depends
-on the kernel, the sandbox or the grader's clock; all of them are graded in-process by
-``tests/test_grading_checks.py``), and
+variant of ``WRONG_SUBMISSIONS`` instead of ``NBGRADER_VARIANTS`` (one per new question, and those
+whose grading depends on the kernel, the sandbox or the grader's clock; all of them are graded
+in-process by ``tests/test_grading_checks.py``), and
 ``COURSE_GRADING_ASSIGNMENTS=A5_norm_regularisation`` (comma-separated) to grade only some
 assignments (a targeted run; the A1-only tests then skip).
 """
@@ -83,18 +83,23 @@ ASSIGNMENTS = [a for a in list_assignments(ROOT) if not _ONLY or a in _ONLY]
 TIMEOUT = 20          # seconds per cell while testing: short for the hang; a slow read-only cell
                       # (an import on a busy machine) gets a second try anyway
 A1_MEMORY_MB = 4608   # PyTorch alone reserves ~3.5 GB of address space; this cap leaves ~1 GB
-# The wrong submissions graded through nbgrader by default: those whose grading depends on the
-# kernel, the sandbox or the grader's own clock, which the in-process tests
-# (tests/test_grading_checks.py, every variant) cannot see: a hang, warnings on stderr, PyTorch out
-# of reach in the kernel, the CPU budget of a training run in the kernel, weights files staged
-# from the submission, timing from the trusted side; plus one partial-credit variant per
-# assignment. COURSE_GRADING_SELFTEST=full grades every variant of WRONG_SUBMISSIONS this way.
+# The wrong submissions graded through nbgrader by default: one per question that the issue
+# "Assignments with the depth of a university course" added (A3 Q4, A4 Q2-Q3, A5, A6, A1's
+# numpy-only rule), and those whose grading depends on the kernel, the sandbox or the grader's
+# own clock, which the in-process tests cannot see (a hang, warnings on stderr, PyTorch out of
+# reach, a training run's CPU budget, weights files staged from the submission, timing from the
+# trusted side). Every variant of WRONG_SUBMISSIONS is graded in-process by
+# tests/test_grading_checks.py; COURSE_GRADING_SELFTEST=full grades them all through nbgrader too.
 NBGRADER_VARIANTS = {("A1_backprop", n) for n in ("sign_error", "infinite_loop", "warnings", "uses_torch")}
 NBGRADER_VARIANTS |= {("A2_autograd_modules", "inplace_breaks_autograd")}
-NBGRADER_VARIANTS |= {("A3_data_classifiers", n) for n in ("no_train_mode", "over_budget", "too_slow")}
-NBGRADER_VARIANTS |= {("A4_cnns", n) for n in ("max_pool", "weak_weights", "missing_weights", "oversized_weights")}
-NBGRADER_VARIANTS |= {("A5_norm_regularisation", "bn_batch_stats_in_test")}
-NBGRADER_VARIANTS |= {("A6_convolution", n) for n in ("no_padding_crop", "fast_is_naive", "sleepy_naive")}
+NBGRADER_VARIANTS |= {("A3_data_classifiers", n) for n in ("untrained", "no_train_mode", "over_budget", "too_slow")}
+NBGRADER_VARIANTS |= {("A4_cnns", n) for n in ("max_pool", "no_projection", "untrained_weights", "weak_weights",
+                                               "missing_weights", "oversized_weights")}
+NBGRADER_VARIANTS |= {("A5_norm_regularisation", n) for n in ("unscaled_dropout", "bn_batch_stats_in_test",
+                                                              "bn_backward_no_mean_var_paths",
+                                                              "net_dropout_without_seed", "adam_no_bias_correction")}
+NBGRADER_VARIANTS |= {("A6_convolution", n) for n in ("no_padding_crop", "pool_grad_everywhere", "fast_is_naive",
+                                                      "sleepy_naive")}
 A6 = "A6_convolution"
 A3 = "A3_data_classifiers"
 TRAINING_CPU_SECONDS = 10  # CPU budget of A3's graded run while testing (60 s when grading): the
@@ -317,6 +322,12 @@ def _missing(value) -> bool:
 # Tests
 # --------------------------------------------------------------------------------------------
 pytestmark = [pytest.mark.slow, pytest.mark.skipif(not ASSIGNMENTS, reason="no assignments in solutions/")]
+
+
+def test_the_default_nbgrader_variants_exist():
+    """A misspelt name in ``NBGRADER_VARIANTS`` would silently grade nothing."""
+    known = {(v.assignment, v.name) for v in WRONG_SUBMISSIONS}
+    assert NBGRADER_VARIANTS <= known, sorted(NBGRADER_VARIANTS - known)
 
 
 def test_every_grading_run_succeeded(graded):
