@@ -56,10 +56,10 @@ lab: $(STAMP)
 	$(VENV)/bin/jupyter lab --ServerApp.root_dir="$(CURDIR)" --LabApp.default_url=/lab/tree/notebooks
 
 test: $(STAMP) $(SITE_STAMP)
-	MPLBACKEND=Agg $(PY) -m pytest -n $(JOBS) $(PYTEST_ARGS)
+	MPLBACKEND=Agg $(PY) -m pytest -n $(JOBS) --dist loadgroup $(PYTEST_ARGS)
 
 test-fast: $(STAMP)
-	MPLBACKEND=Agg $(PY) -m pytest -n $(JOBS) -m "not slow and not notebook" $(PYTEST_ARGS)
+	MPLBACKEND=Agg $(PY) -m pytest -n $(JOBS) --dist loadgroup -m "not slow and not notebook" $(PYTEST_ARGS)
 
 run: $(STAMP)
 	$(PY) -m course run $(NB) $(RUN_FLAGS)

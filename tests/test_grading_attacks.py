@@ -57,7 +57,7 @@ import gradingkit  # noqa: E402
 A1 = "A1_backprop"
 MARKER = f"course-attack-{uuid.uuid4().hex[:8]}"
 
-pytestmark = [pytest.mark.slow,
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("nbgrader"),   # one worker grades, the other goes on
               pytest.mark.skipif(sandbox.available() is not None and not os.environ.get("CI"),
                                  reason=f"no sandbox here: {sandbox.available()}")]
 

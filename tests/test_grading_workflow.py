@@ -321,7 +321,8 @@ def _missing(value) -> bool:
 # --------------------------------------------------------------------------------------------
 # Tests
 # --------------------------------------------------------------------------------------------
-pytestmark = [pytest.mark.slow, pytest.mark.skipif(not ASSIGNMENTS, reason="no assignments in solutions/")]
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("nbgrader"),   # one worker grades, the other goes on
+              pytest.mark.skipif(not ASSIGNMENTS, reason="no assignments in solutions/")]
 
 
 def test_the_default_nbgrader_variants_exist():

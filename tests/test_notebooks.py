@@ -18,6 +18,7 @@ ALL = notebooks.all_notebooks(ROOT)
 
 
 @pytest.mark.notebook
+@pytest.mark.xdist_group("smoke")   # on the worker that also runs tests/test_site.py (same smoke run)
 @pytest.mark.parametrize("path", LESSONS + SOLUTIONS, ids=lambda p: str(p.relative_to(ROOT)))
 def test_notebook_runs_in_smoke_mode(path, smoke_runs):
     """Each notebook's row of the one shared smoke run (``smoke_runs`` in conftest.py)."""

@@ -30,7 +30,8 @@ SCREENSHOTS = ROOT / "build" / "site-screenshots"
 BUILD_S = 900        # Sphinx over the executed lessons (the smoke runs are made by the smoke_runs fixture)
 SERVER_START_S = 20
 
-pytestmark = [pytest.mark.slow, pytest.mark.notebook]  # `make test-fast` skips them
+pytestmark = [pytest.mark.slow, pytest.mark.notebook,   # `make test-fast` skips them
+              pytest.mark.xdist_group("smoke")]       # the worker that runs the shared smoke run
 
 
 def lesson_names() -> list[str]:
