@@ -102,3 +102,78 @@ def test_lesson_12_names_cross_correlation_right_and_times_the_chosen_device():
     timing = next(c.source for c in cells if "def seconds_for_batches" in c.source)
     assert 'torch.device("cuda")' not in timing and "torch.cuda.is_available()" not in timing
     assert 'if device.type == "cpu":' in timing and "seconds_for_batches(LeNet(), device," in timing
+
+
+def _lesson_cells(number: str):
+    path = next((ROOT / "notebooks").glob(f"{number}_*.ipynb"))
+    return nbformat.read(path, as_version=4).cells
+
+
+LESSON_14_VARIANTS = ("plain, default init", "plain, He init", "plain, He init + BN", "residual, default init")
+LESSON_14_METRICS = ("grad_ratio_plain", "grad_ratio_plain_he", "grad_ratio_plain_he_bn", "grad_ratio_residual",
+                     "degrade_loss_shallow_plain", "degrade_loss_deep_plain", "degrade_loss_deep_residual")
+
+
+def test_lesson_14_separates_initialisation_normalisation_and_degradation():
+    """Issue "Lessons, second pass": the vanishing-gradient demo compares four nets of the same
+    depth (default init, He init, He init + BN, residual), so that the plain net's vanishing
+    gradient is not blamed on the missing shortcuts; a short training run shows the degradation
+    problem (shallow plain + BN, deep plain + BN, deep residual + BN) and records the training
+    losses; the checkpoint carries the lesson's new number."""
+    cells = _lesson_cells("14")
+    code = "\n".join(c.source for c in cells if c.cell_type == "code")
+    variants = next(c.source for c in cells if "VARIANTS = {" in c.source)
+    for name in LESSON_14_VARIANTS:
+        assert f'"{name}"' in variants
+    assert 'nn.init.kaiming_normal_(module.weight, nonlinearity="relu")' in code
+    assert "he_init(PlainNet(depth, batchnorm=True))" in variants
+    assert "plot.grad_norms(norms" in code and "for name, build in VARIANTS.items()" in code
+    degrade = next(c.source for c in cells if "DEGRADE_NETS = {" in c.source)
+    for net in ("he_init(PlainNet(SHALLOW_DEPTH, batchnorm=True))", "he_init(PlainNet(DEPTH, batchnorm=True))",
+                "he_init(ResidualNet(DEPTH, batchnorm=True))"):
+        assert net in degrade
+    assert 'data.in_memory_loader("mnist", train=True' in degrade and "subset_size=DEGRADE_SIZE" in degrade
+    assert "plot.curves(" in degrade and "deep_plain_loss > shallow_loss" in degrade
+    parameters = next(c.source for c in cells if "parameters" in c.metadata.get("tags", []))
+    assert "SHALLOW_DEPTH" in parameters and "DEGRADE_SIZE" in parameters
+    smoke = next(c.source for c in cells if c.source.startswith("if SMOKE:"))
+    assert "SHALLOW_DEPTH, DEGRADE_SIZE = " in smoke                      # tiny sizes in smoke mode
+    record = next(c.source for c in cells if "course.record(" in c.source)
+    for key in LESSON_14_METRICS:
+        assert f'"{key}"' in record
+    assert 'f"l14_resnet_w{WIDTH}' in code and "l13_" not in code
+    assert "degradation problem" in cells[0].source.lower()
+
+
+def test_lesson_16_has_the_blitz_dataparallel_demo():
+    """The 60-minute blitz's DataParallel demo: a model that prints the size of the slice it
+    sees, wrapped in nn.DataParallel only with 2+ GPUs, next to the DataParallel section."""
+    cells = _lesson_cells("16")
+    index = next(i for i, c in enumerate(cells) if '"\\tIn Model: input size"' in c.source)
+    demo = cells[index].source
+    assert '"Outside: input size"' in demo and '"output_size"' in demo
+    assert "nn.DataParallel(blitz_model)" in demo and "num_gpus >= 2" in demo
+    assert ".chunk(gpus)" in demo                                        # the sizes 2 GPUs would see
+    nearby = "\n".join(c.source for c in cells[index - 3:index + 2])
+    assert "nn.DataParallel(resnet9" in nearby and "DistributedDataParallel" in nearby
+
+
+def check_lesson_14_16_smoke_outputs(results: dict, folder) -> None:
+    """The executed smoke copies: lesson 14 recorded its gradient ratios and degradation losses
+    (finite numbers), lesson 16 printed the blitz's lines and the 2-GPU slice sizes."""
+    import math
+    from pathlib import Path
+
+    metrics = results["14_resnet.ipynb"]["metrics"]
+    for key in LESSON_14_METRICS:
+        assert isinstance(metrics.get(key), float) and math.isfinite(metrics[key]), (key, metrics)
+    nb = nbformat.read(Path(folder) / "16_fast_training_multi_gpu.ipynb", as_version=4)
+    printed = "".join(o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.outputs)
+    assert "\tIn Model: input size torch.Size([30, 5]) output size torch.Size([30, 2])" in printed
+    assert "Outside: input size torch.Size([10, 5]) output_size torch.Size([10, 2])" in printed
+    assert "a batch of 30 -> In Model: input sizes [15, 15]" in printed      # (CPU: no DataParallel)
+
+
+@pytest.mark.notebook
+def test_lesson_14_and_16_demos_in_the_smoke_run(smoke_runs):
+    check_lesson_14_16_smoke_outputs(smoke_runs["results"], smoke_runs["folder"])
