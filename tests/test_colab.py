@@ -16,6 +16,7 @@ Python source is edited), leave them consistent, and rewriting back must give th
 """
 from __future__ import annotations
 
+import functools
 import json
 import re
 import shutil
@@ -149,6 +150,18 @@ def _written_files(cells: list[dict]) -> set[str]:
     return found
 
 
+@functools.lru_cache(maxsize=1)
+def _ignored() -> frozenset:
+    """Files in the checkout that git ignores (what notebooks write, e.g. A4's weights file after a
+    smoke run): not files of the repository. Empty without git."""
+    try:
+        out = subprocess.run(["git", "-C", str(ROOT), "ls-files", "--others", "--ignored", "--exclude-standard"],
+                             capture_output=True, text=True, timeout=60)
+    except (OSError, subprocess.SubprocessError):
+        return frozenset()
+    return frozenset(out.stdout.splitlines()) if out.returncode == 0 else frozenset()
+
+
 def _repo_files_named(path: Path, code: str) -> list[str]:
     """Strings in ``code`` that name a file of this repository (relative to the notebook or root)."""
     words = re.findall(r"""["']([^"'\n]{3,200})["']""", code)
@@ -167,7 +180,8 @@ def _repo_files_named(path: Path, code: str) -> list[str]:
             except (OSError, ValueError):
                 continue
             if target.is_file() and target != path.resolve() and ROOT in target.parents \
-                    and not {".venv", "build", "checkpoints", ".git"} & set(target.relative_to(ROOT).parts):
+                    and not {".venv", "build", "checkpoints", ".git"} & set(target.relative_to(ROOT).parts) \
+                    and target.relative_to(ROOT).as_posix() not in _ignored():
                 hits.append(word)
                 break
     return hits
