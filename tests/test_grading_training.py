@@ -33,6 +33,7 @@ from course.paths import ROOT
 
 sys.path.insert(0, str(ROOT / "bench"))
 from gradingkit import LABEL_LOOKUP  # noqa: E402 - the forger that tests/test_grading_workflow.py grades sandboxed
+from test_grading_checks import one_torch_thread  # noqa: E402,F401 - autouse fixture: one torch thread
 
 
 class MnistMLP(nn.Module):
@@ -65,14 +66,6 @@ def trains_on_real_labels(model, train_set, num_epochs, device):
     X, _ = train_set.tensors
     _, y = data.mnist_arrays(train=True)
     return train_mnist(model, torch.utils.data.TensorDataset(X, y), num_epochs, device)
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
 
 
 def test_right_code_gets_full_marks_in_both_runs(patched_checksums, capsys):

@@ -297,32 +297,27 @@ def _dropout_train_case(fn, p: float, seed: int) -> str | None:
     return None
 
 
-def _dropout_zero_p_problem(fn) -> str | None:
-    x = _dropout_input(5)
-    out = _seeded(21, fn, x, 0.0, True)
-    call = "dropout(x, p=0.0, training=True)"
+def _dropout_identity_problem(fn, seed: int, size: int, p: float, training: bool, why_same: str) -> str | None:
+    """``fn(x, p, training)`` must return ``x`` itself (p = 0, or eval mode); ``why_same`` says why."""
+    x = _dropout_input(size)
+    out = _seeded(seed, fn, x, p, training)
+    call = f"dropout(x, p={p}, training={training})"
     if out.error:
         return f"{call} {out.error}"
     why = _tensor_problem(out.value, tuple(x.shape), call)
     if why:
         return why
-    why = check.compare(out.value.detach().double(), x.double(), atol=1e-7, rtol=1e-6)
-    return f"{call} must return x unchanged (nothing is dropped): {why}" if why else None
+    why = check.compare(out.value.detach().double(), x.double(), atol=0 if not training else 1e-7,
+                        rtol=0 if not training else 1e-6)
+    return f"{call} must return x unchanged ({why_same}): {why}" if why else None
+
+
+def _dropout_zero_p_problem(fn) -> str | None:
+    return _dropout_identity_problem(fn, 21, 5, 0.0, True, "nothing is dropped")
 
 
 def _dropout_eval_case(fn) -> str | None:
-    x = _dropout_input(4)
-    out = _seeded(20, fn, x, 0.5, False)
-    call = "dropout(x, p=0.5, training=False)"
-    if out.error:
-        return f"{call} {out.error}"
-    why = _tensor_problem(out.value, tuple(x.shape), call)
-    if why:
-        return why
-    why = check.compare(out.value.detach().double(), x.double(), atol=0, rtol=0)
-    if why:
-        return f"{call} must return x unchanged (dropout is off in eval mode, as after model.eval()): {why}"
-    return None
+    return _dropout_identity_problem(fn, 20, 4, 0.5, False, "dropout is off in eval mode, as after model.eval()")
 
 
 def dropout(fn) -> float:
