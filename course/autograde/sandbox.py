@@ -161,10 +161,12 @@ def is_hidden(relpath: Path | str, patterns: Sequence[str]) -> bool:
     return any(fnmatch(rel, pattern.strip("/")) for pattern in patterns)
 
 
-def _default_data_dir() -> str | None:
-    """The data cache ``course.data`` uses when ``$COURSE_DATA_DIR`` is not set."""
-    cache = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return str(Path(cache) / "dlcourse")
+def _default_data_dir() -> str:
+    """The data cache ``course.data`` uses when ``$COURSE_DATA_DIR`` is not set (the grader has
+    imported torch already, so importing ``course.data`` here costs nothing)."""
+    from course.data import data_dir
+
+    return str(data_dir())
 
 
 def _link(src: Path, dest: Path) -> None:
