@@ -47,7 +47,8 @@ from typing import Iterator, Sequence
 
 import torch
 
-ENV_VAR = "COURSE_DATA_DIR"
+from course.paths import DATA_ENV_VAR as ENV_VAR, data_dir  # noqa: F401 - re-exported: course.data.data_dir()
+
 CHECKSUMS_ENV_VAR = "COURSE_DATA_CHECKSUMS"
 
 MNIST_MEAN, MNIST_STD = (0.1307,), (0.3081,)
@@ -74,16 +75,6 @@ class ChecksumOverrideError(ValueError):
 # --------------------------------------------------------------------------------------------
 # Where files live
 # --------------------------------------------------------------------------------------------
-def data_dir(root: str | os.PathLike | None = None) -> Path:
-    """The data directory: ``root``, else ``$COURSE_DATA_DIR``, else the user cache directory."""
-    if root is None:
-        root = os.environ.get(ENV_VAR) or None
-    if root is None:
-        cache = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-        root = Path(cache) / "dlcourse"
-    return Path(root).expanduser().resolve()
-
-
 @dataclass(frozen=True)
 class RemoteFile:
     """A file the course downloads: where it goes under ``data_dir()``, its address and sha256."""

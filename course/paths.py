@@ -1,4 +1,4 @@
-"""Where things are: the course repository's root folder and its address on GitHub.
+"""Where things are: the course repository's root folder, its address on GitHub, the data folder.
 
 ``ROOT`` is the folder above the ``course`` package. In a checkout (``git clone`` plus
 ``pip install -e .``, or ``PYTHONPATH``) it holds ``notebooks/``, ``solutions/``, ``assignments/``
@@ -10,16 +10,21 @@ The GitHub address (``GITHUB_REPO`` = "owner/name", ``GITHUB_BRANCH``) is data, 
 ``course/repository.json`` (shipped with the package): ``course colab-links --repo owner/name``
 rewrites that file and the notebooks, never Python source.
 
+``data_dir()`` is the folder of the datasets (``course.data`` re-exports it; it lives here so
+that finding the folder does not import PyTorch).
+
 Imports only the standard library (the grading kernel's launcher imports this package).
 """
 from __future__ import annotations
 
 import json
+import os
 import re
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 REPOSITORY_FILE = Path(__file__).resolve().parent / "repository.json"
+DATA_ENV_VAR = "COURSE_DATA_DIR"
 _SLUG = re.compile(r"[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+")
 
 
@@ -62,3 +67,13 @@ def checkout(*folders: str, root: Path | None = None) -> Path:
             f"https://github.com/{GITHUB_REPO}, and run it there); {root} has no {', '.join(missing)} "
             f"(an installed package has no notebooks, solutions or grading configuration)")
     return root
+
+
+def data_dir(root: str | os.PathLike | None = None) -> Path:
+    """The data directory: ``root``, else ``$COURSE_DATA_DIR``, else the user cache directory."""
+    if root is None:
+        root = os.environ.get(DATA_ENV_VAR) or None
+    if root is None:
+        cache = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+        root = Path(cache) / "dlcourse"
+    return Path(root).expanduser().resolve()

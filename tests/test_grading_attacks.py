@@ -30,6 +30,8 @@ network            connects to a TCP listener of the test on 127.0.0.1 and to a 
 fork_bomb          a child process that forks without end
 background         a detached process (new session) meant to outlive the kernel
 course_folder      hands in a ``course/`` package and ``sitecustomize.py`` next to the notebook
+zygote             reads the memory and environment of the process its kernel was forked from
+                   (the slot's zygote, ``course.autograde.slots``), then kills it
 =================  ==========================================================================
 """
 from __future__ import annotations
@@ -139,6 +141,16 @@ subprocess.Popen([sys.executable, "-c", "import time; time.sleep(900)  # {MARKER
 print("ATTACK background: started")
 """,
         "course_folder": "",
+        "zygote": """
+import os, signal
+for _name in ("environ", "mem"):
+    try:
+        open(f"/proc/{os.getppid()}/{_name}", "rb").read(16)
+        print("ATTACK zygote: READ", _name)
+    except OSError as _err:
+        print("ATTACK zygote: blocked", _name, type(_err).__name__)
+os.kill(os.getppid(), signal.SIGKILL)
+""",
     }
 
 
@@ -246,7 +258,7 @@ def test_attack_forges_no_point(attacked, attack):
 
 
 @pytest.mark.parametrize("attack", ["patch_checks", "display_off", "display_hijack", "read_sources",
-                                    "network", "background", "fork_bomb"])
+                                    "network", "background", "fork_bomb", "zygote"])
 def test_attack_is_flagged_for_review(attacked, attack):
     row = attacked["status"][attack]
     assert row["status"] == "needs review" and row["review"], row
@@ -273,6 +285,14 @@ def test_sandbox_blocked_reading_writing_and_the_network(attacked):
     net = _printed(attacked["graded"]["network"])
     assert net.count("ATTACK network: blocked") == 2 and "CONNECTED" not in net, net
     assert attacked["connections"] == 0
+
+
+def test_a_kernel_cannot_read_its_zygote_and_killing_it_costs_no_one_points(attacked):
+    """Killing the zygote ends its slot's sandbox: the attacker's kernel is restarted the ordinary
+    way, and the slot gets a new zygote before its next submission (the honest students' full
+    marks are checked above)."""
+    seen = _printed(attacked["graded"]["zygote"])
+    assert "ATTACK zygote: blocked environ" in seen and "READ" not in seen, seen
 
 
 def test_no_process_outlives_its_job(attacked):

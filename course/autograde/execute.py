@@ -35,7 +35,7 @@ from nbclient.exceptions import CellTimeoutError, DeadKernelError
 from nbgrader.preprocessors import Execute
 from traitlets import Integer, Unicode
 
-from course.autograde import remote, sandbox, staging, testcells
+from course.autograde import remote, sandbox, slots, staging, testcells
 from course.autograde.notes import add_note, coursedir, error_output, set_fact, where
 
 #: What answer cells must not reach for; a match flags the submission for review (score kept).
@@ -106,8 +106,13 @@ class SafeExecute(Execute):
 
         if self.kernel_name != kernels.KERNEL_NAME:
             return super().create_kernel_manager()
-        self.km = self.kernel_manager_class(kernel_name=self.kernel_name, config=self.config,
-                                            kernel_spec_manager=kernels.spec_manager())
+        if self._sandbox.get("control") and slots.alive(self._sandbox):   # a warm slot: fork from its zygote
+            self.km = slots.kernel_manager_class()(kernel_name=self.kernel_name, config=self.config,
+                                                   kernel_spec_manager=kernels.spec_manager(), slot=self._sandbox)
+            self.km.connection_file = os.path.join(self._sandbox["exchange"], f"kernel-{os.urandom(4).hex()}.json")
+        else:
+            self.km = self.kernel_manager_class(kernel_name=self.kernel_name, config=self.config,
+                                                kernel_spec_manager=kernels.spec_manager())
         if self._sandbox.get("mode") == "bwrap":
             self.km.transport = "ipc"
             self.km.ip = os.path.join(self._sandbox["exchange"], "kernel")
@@ -124,8 +129,13 @@ class SafeExecute(Execute):
             self.log.error("The hidden tests are missing (%s): only the visible cases are graded", folder)
         info = (resources or {}).get("nbgrader", {})
         spec = staging.assignment_spec(root, info["assignment"]) if info.get("assignment") else {}
-        self._sandbox = (sandbox.prepare(hidden_data=spec.get("hidden_data", [])) if self.sandbox != "off"
-                         else {"mode": "unsandboxed", "why": "switched off"})
+        slot = slots.attached() if self.sandbox != "off" else None
+        if slot:   # a warm sandbox of the parallel grader (``slots``), emptied for this notebook
+            slots.empty_scratch(slot)
+            self._sandbox = slot
+        else:
+            self._sandbox = (sandbox.prepare(hidden_data=spec.get("hidden_data", [])) if self.sandbox != "off"
+                             else {"mode": "unsandboxed", "why": "switched off"})
         self._give_declared_files(nb, resources, root, spec)
         if self._sandbox.get("file"):
             os.environ[sandbox.ENV] = self._sandbox["file"]
@@ -150,7 +160,9 @@ class SafeExecute(Execute):
                 os.environ.pop("NBGRADER_EXECUTION", None)
             else:
                 os.environ["NBGRADER_EXECUTION"] = previous
-            if self._sandbox.get("file"):
+            if slot:
+                slots.reset(self._sandbox)
+            elif self._sandbox.get("file"):
                 sandbox.cleanup(self._sandbox)
 
     def _give_declared_files(self, nb, resources, root: str, spec: dict) -> None:

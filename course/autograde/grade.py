@@ -29,12 +29,12 @@ import time
 from pathlib import Path
 from typing import Sequence
 
-from course.autograde import sandbox
+from course.autograde import sandbox, slots
 from course.autograde.commands import (ROOT, db_path, ensure_in_gradebook, nbgrader,
                                        nbgrader_env, nbgrader_forked)
-from course.autograde.pool import run_pool
+from course.autograde.pool import prestart, run_pool
 from course.autograde.report import print_table, status_table
-from course.autograde.staging import stage, submitted_students
+from course.autograde.staging import assignment_spec, stage, submitted_students
 
 
 def digest(folder: Path) -> dict[str, str]:
@@ -92,6 +92,8 @@ def grade(assignment: str, root: Path = ROOT, jobs: int = 1, students: Sequence[
     if not students:
         raise FileNotFoundError(f"No submissions of {assignment} in {root / 'submitted'} "
                                 f"(expected submitted/<student>/{assignment}/*.ipynb).")
+    if jobs > 1:
+        prestart()   # the warm server's imports overlap with the gradebook check and staging
     ensure_in_gradebook(assignment, root, log=log)
     why = sandbox.available()
     if why and not quiet:
@@ -148,7 +150,12 @@ def _autograde_parallel(assignment, students, root, work, jobs, options, env, st
                 list(options)]
         tasks.append({"key": student, "target": "worker", "args": args, "cwd": str(root), "env": env,
                       "log": str(scratch / "autograde.log")})
-    codes = run_pool(tasks, jobs, student_timeout)
+    warm = _warm_slots(assignment, root, jobs, env, options)
+    try:
+        codes = run_pool(tasks, jobs, student_timeout, slots=warm)
+    finally:
+        for slot in warm:
+            slot.stop()
     executed = work / "executed"
     failed, hashes = {}, {}
     for student in students:   # hashed as each job ends ...
@@ -179,6 +186,19 @@ def _autograde_parallel(assignment, students, root, work, jobs, options, env, st
     if failed:
         _record_failures(assignment, list(failed), root)
     return notes, failed
+
+
+def _warm_slots(assignment: str, root: Path, jobs: int, env: dict, options: Sequence[str] = ()) -> list:
+    """One warm sandbox per job (``slots``), its zygote preloading what the assignment's
+    read-only cells import; none where there is no sandbox (kernels then start the usual way)."""
+    if sandbox.available() is not None or any(o.replace(" ", "") == "--SafeExecute.sandbox=off" for o in options):
+        return []
+    from course.autograde.commands import config_dirs
+
+    source, _ = config_dirs(root)
+    modules = slots.preload_modules(sorted((root / source / assignment).glob("*.ipynb")))
+    hidden = assignment_spec(root, assignment).get("hidden_data", [])
+    return [slots.Slot(i, modules, env, hidden).start() for i in range(jobs)]
 
 
 def _record_failures(assignment: str, students: list[str], root: Path) -> None:

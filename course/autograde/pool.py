@@ -17,7 +17,7 @@ import types
 
 import psutil
 
-PRELOAD = ["course.autograde.execute", "course.autograde.preprocessors", "course.autograde.late",
+PRELOAD = ["course.startup", "course.autograde.execute", "course.autograde.preprocessors", "course.autograde.late",
            "course.autograde.worker", "nbgrader.apps.nbgraderapp", "course.autograde.warm"]
 
 
@@ -69,6 +69,16 @@ def _context():
     return _CONTEXT
 
 
+def prestart() -> None:
+    """Start the forkserver now: it imports ``PRELOAD`` in the background while the caller
+    prepares the jobs (the first job would otherwise wait for those imports)."""
+    from multiprocessing import forkserver
+
+    _context()
+    with _bare_main():
+        forkserver.ensure_running()
+
+
 @contextlib.contextmanager
 def _bare_main():
     """Hide ``__main__`` while a worker starts: multiprocessing would re-run it in the worker, and
@@ -95,30 +105,43 @@ def kill_tree(pid: int) -> None:
     psutil.wait_procs(procs, timeout=5)
 
 
-def run_pool(tasks: list[dict], jobs: int, limit: float | None) -> dict[str, int | None]:
+def run_pool(tasks: list[dict], jobs: int, limit: float | None, slots: list | None = None) -> dict[str, int | None]:
     """Run ``tasks`` (dicts with key, args, cwd, env, log and optionally target) ``jobs`` at a time;
     exit codes by key.
 
     A task still running after ``limit`` seconds is killed with its kernel (code None).
+    ``slots``: warm sandboxes (``course.autograde.slots.Slot``, one per job); each task gets a
+    free one (``$COURSE_SLOT``), which is reset when the task ends.
     """
+    from course.autograde.slots import ENV
+
     ctx = _context()
     todo, running, codes = list(tasks), {}, {}
+    free = list(slots or [])
     while todo or running:
         while todo and len(running) < jobs:
             task = todo.pop(0)
+            slot = free.pop(0) if free else None
+            env = dict(task["env"])
+            if slot is not None and slot.ready():
+                env[ENV] = slot.settings["file"]
             proc = ctx.Process(target=_run_here, args=(task.get("target", "nbgrader"), task["args"], task["cwd"],
-                                                       task["env"], task["log"]), daemon=False)
+                                                       env, task["log"]), daemon=False)
             with _bare_main():
                 proc.start()
-            running[task["key"]] = (proc, time.monotonic())
-        time.sleep(0.2)
-        for key, (proc, start) in list(running.items()):
-            if proc.exitcode is not None:
-                codes[key] = proc.exitcode
-                del running[key]
-            elif limit and time.monotonic() - start > limit:
+            running[task["key"]] = (proc, time.monotonic(), slot)
+        time.sleep(0.05)
+        for key, (proc, start, slot) in list(running.items()):
+            if proc.exitcode is None and limit and time.monotonic() - start > limit:
                 kill_tree(proc.pid)
                 proc.join(5)
                 codes[key] = None
-                del running[key]
+            elif proc.exitcode is not None:
+                codes[key] = proc.exitcode
+            else:
+                continue
+            del running[key]
+            if slot is not None:
+                slot.recycle()
+                free.append(slot)
     return codes

@@ -55,7 +55,7 @@ def available() -> str | None:
     return None
 
 
-def prepare(limits: dict | None = None, hidden_data: Sequence[str] = ()) -> dict:
+def prepare(limits: dict | None = None, hidden_data: Sequence[str] = (), uid: int | None = None) -> dict:
     """A fresh scratch folder and the launcher's settings for one notebook's kernel.
 
     ``hidden_data``: paths or glob patterns inside the data cache (``"cifar-10-batches-py/test_batch"``,
@@ -64,14 +64,18 @@ def prepare(limits: dict | None = None, hidden_data: Sequence[str] = ()) -> dict
 
     Returns the settings (also written to ``<scratch>/../sandbox.json``): ``scratch``,
     ``exchange`` (where grader and kernel swap requests), ``mode`` (``"bwrap"`` or
-    ``"unsandboxed"``), ``why`` (when unsandboxed), ``uid``, ``readonly`` paths and ``limits``.
+    ``"unsandboxed"``), ``why`` (when unsandboxed), ``uid`` (root: the given ``uid``, by default
+    one derived from this process id; else this user's), ``readonly`` paths and ``limits``.
     """
     why = available()
     base = Path(tempfile.mkdtemp(prefix="course-job-"))
     scratch = base / "work"
     exchange = scratch / ".grader"
     exchange.mkdir(parents=True)
-    uid = UID_BASE + os.getpid() % 4000 if os.geteuid() == 0 else os.geteuid()
+    if os.geteuid() != 0:
+        uid = os.geteuid()
+    elif uid is None:
+        uid = UID_BASE + os.getpid() % 4000
     settings = {"scratch": str(scratch), "exchange": str(exchange), "mode": "unsandboxed" if why else "bwrap",
                 "why": why, "uid": uid, "readonly": readonly_paths(), "env": {},
                 "limits": {**DEFAULT_LIMITS, **(limits or {})}, "file": str(base / "sandbox.json")}
@@ -93,6 +97,7 @@ class Watchdog:
     where each job has a user id of its own; ``RLIMIT_NPROC`` caps processes and threads anyway."""
 
     def __init__(self, settings: dict, most: int = 64, every: float = 0.5):
+        """``settings["zygote_pid"]``, when there is one (``slots``), is spared: it is the grader's."""
         import threading
 
         self.settings, self.most, self.every = settings, most, every
@@ -113,7 +118,9 @@ class Watchdog:
 
         uid = self.settings["uid"]
         while not self._stop.wait(self.every):
-            mine = [p for p in psutil.process_iter(["uids"]) if p.info["uids"] and p.info["uids"].real == uid]
+            spare = self.settings.get("zygote_pid")
+            mine = [p for p in psutil.process_iter(["uids"])
+                    if p.info["uids"] and p.info["uids"].real == uid and p.pid != spare]
             if len(mine) > self.most:
                 self.tripped = True
                 for proc in mine:
@@ -162,9 +169,8 @@ def is_hidden(relpath: Path | str, patterns: Sequence[str]) -> bool:
 
 
 def _default_data_dir() -> str:
-    """The data cache ``course.data`` uses when ``$COURSE_DATA_DIR`` is not set (the grader has
-    imported torch already, so importing ``course.data`` here costs nothing)."""
-    from course.data import data_dir
+    """The data cache ``course.data`` uses when ``$COURSE_DATA_DIR`` is not set."""
+    from course.paths import data_dir
 
     return str(data_dir())
 
@@ -186,15 +192,20 @@ def cleanup(settings: dict) -> None:
     """End every process left by the job's user id (none should be: the PID namespace ends them)
     and remove the scratch folder."""
     if settings.get("mode") == "bwrap" and os.geteuid() == 0:
-        import psutil
-
-        for proc in psutil.process_iter(["uids"]):
-            try:
-                if proc.info["uids"] and proc.info["uids"].real == settings["uid"]:
-                    proc.kill()
-            except (psutil.Error, OSError):
-                pass
+        end_processes(settings["uid"])
     shutil.rmtree(Path(settings["scratch"]).parent, ignore_errors=True)
+
+
+def end_processes(uid: int) -> None:
+    """SIGKILL every process of the user id ``uid`` (a job's own, when the grader runs as root)."""
+    import psutil
+
+    for proc in psutil.process_iter(["uids"]):
+        try:
+            if proc.info["uids"] and proc.info["uids"].real == uid:
+                proc.kill()
+        except (psutil.Error, OSError):
+            pass
 
 
 def readonly_paths() -> list[str]:

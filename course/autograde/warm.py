@@ -2,7 +2,8 @@
 
 The parallel grader's forkserver imports it once (``pool.PRELOAD``), so every grading job forked
 from it starts warm instead of paying seconds each for importing torch, ``torch._dynamo`` (the
-first optimizer) and the checks.
+first optimizer), the checks, and the first use of nbformat's validator and nbgrader's
+gradebook; nbgrader's per-cell metadata validation checks its (fixed) schema once.
 
 Used by: ``course.autograde.pool``.
 """
@@ -11,3 +12,48 @@ from course.grading import ASSIGNMENTS, core
 for _name in ASSIGNMENTS:
     __import__(f"course.grading.{_name}")
 core._warm_up()
+
+
+def _first_use_costs() -> None:
+    """What every grading job would otherwise pay again after its fork: nbformat's compiled
+    notebook validator and SQLAlchemy's mapper configuration of nbgrader's gradebook."""
+    import nbformat
+    from nbformat.validator import get_validator
+    from sqlalchemy.orm import configure_mappers
+
+    import nbgrader.api  # noqa: F401 - its mappers are configured below
+
+    get_validator(version=4, version_minor=nbformat.current_nbformat_minor)
+    configure_mappers()
+
+
+def _check_each_schema_once() -> None:
+    """nbgrader validates the metadata of every cell with ``jsonschema.validate``, which first
+    re-checks the schema itself against its meta-schema: on each of the ~60 calls per
+    notebook, a quarter of a second per submission. Its schema is nbgrader's own file and does
+    not change, so here (in the grader's processes only) each schema is checked once; the
+    cell metadata is validated exactly as before."""
+    import json
+
+    import jsonschema
+    from jsonschema.exceptions import best_match
+    from jsonschema.validators import validator_for
+
+    checked: set = set()
+
+    def validate(instance, schema, cls=None, *args, **kwargs):
+        cls = cls or validator_for(schema)
+        key = (cls, json.dumps(schema, sort_keys=True))
+        if key not in checked:
+            cls.check_schema(schema)
+            checked.add(key)
+        error = best_match(cls(schema, *args, **kwargs).iter_errors(instance))
+        if error is not None:
+            raise error
+
+    validate.__doc__ = jsonschema.validate.__doc__
+    jsonschema.validate = validate
+
+
+_first_use_costs()
+_check_each_schema_once()

@@ -1,5 +1,9 @@
 """``course kernel launch -f CONNECTION_FILE``: start IPython under the grading limits.
 
+``course kernel launch --zygote FD``: start instead, under the same limits and in the same
+sandbox, a zygote that forks kernels (``course.kernels.zygote``; the parallel autograder's warm
+slots) listening on the inherited socket ``FD``.
+
 ``course kernel install [--user | --sys-prefix]``: install the kernel spec.
 See ``course/kernels/__init__.py`` for what the limits are and why. The kernel spec runs
 ``python -I -m course kernel launch``: keep the imports of this path (``course.cli``, this module,
@@ -22,9 +26,10 @@ def _cap(kind: int, value: int) -> None:
     resource.setrlimit(kind, (value, value))
 
 
-def launch(argv: list[str]) -> None:
-    """Apply the limits, then replace this process with ``ipykernel_launcher argv...``, inside
-    the sandbox that ``$COURSE_SANDBOX`` describes (``course.autograde.sandbox``) when set."""
+def launch(argv: list[str], program: list[str] | None = None) -> None:
+    """Apply the limits, then replace this process with ``ipykernel_launcher argv...`` (or
+    ``program``, a ``python -I -m course kernel ...`` command), inside the sandbox that
+    ``$COURSE_SANDBOX`` describes (``course.autograde.sandbox``) when set."""
     import json
 
     limits = limits_from_env()
@@ -41,7 +46,8 @@ def launch(argv: list[str]) -> None:
         os.environ[name] = threads
     os.environ["MALLOC_ARENA_MAX"] = "2"       # fewer malloc arenas: less address space per thread
     os.environ.setdefault("MPLBACKEND", "Agg")
-    kernel = [sys.executable, "-I", "-m", "ipykernel_launcher", "--HistoryManager.hist_file=:memory:", *argv]
+    kernel = program or [sys.executable, "-I", "-m", "ipykernel_launcher", "--HistoryManager.hist_file=:memory:",
+                         *argv]
     if settings is None:
         os.execv(sys.executable, kernel)
     os.chdir(settings["scratch"])
@@ -51,7 +57,7 @@ def launch(argv: list[str]) -> None:
     from course.autograde.sandbox import command
 
     # the kernel reads its connection file inside the sandbox: give it a copy in its folder
-    if "-f" in kernel:
+    if program is None and "-f" in kernel:
         i = kernel.index("-f") + 1
         copy = os.path.join(settings["exchange"], "connection.json")
         with open(kernel[i]) as src, open(copy, "w") as dst:
@@ -66,8 +72,17 @@ def launch(argv: list[str]) -> None:
 
 
 def _launch(args) -> int:
+    if args.zygote is not None:
+        launch([], program=[sys.executable, "-I", "-m", "course", "kernel", "zygote", "--fd", str(args.zygote),
+                            "--preload", args.preload])
     launch(["-f", args.connection_file])
     return 0
+
+
+def _zygote(args) -> int:
+    from course.kernels import zygote
+
+    return zygote.main(args)
 
 
 def _install(args) -> int:
@@ -81,8 +96,16 @@ def add_parser(sub) -> None:
     p = sub.add_parser("kernel", help="the limited grading kernel: launch (kernel.json runs it), install")
     actions = p.add_subparsers(dest="action", required=True)
     q = actions.add_parser("launch", help="start IPython under the grading limits (Jupyter runs this)")
-    q.add_argument("-f", dest="connection_file", required=True, help="the kernel's connection file")
+    how = q.add_mutually_exclusive_group(required=True)
+    how.add_argument("-f", dest="connection_file", help="the kernel's connection file")
+    how.add_argument("--zygote", type=int, metavar="FD", help="start a zygote on the listening socket FD instead")
+    q.add_argument("--preload", default="", help="with --zygote: modules it imports before forking kernels")
     q.set_defaults(func=_launch)
+    q = actions.add_parser("zygote", help="fork kernels from a warm process (run by launch --zygote, in the sandbox)")
+    from course.kernels.zygote import add_arguments
+
+    add_arguments(q)
+    q.set_defaults(func=_zygote)
     q = actions.add_parser("install", help="install the kernel spec for Jupyter (optional: grading finds it)")
     where = q.add_mutually_exclusive_group()
     where.add_argument("--user", action="store_true", help="into the user's Jupyter folder")
