@@ -13,6 +13,16 @@ the datasets that are there, points the kernels at that folder and at its checks
 (``$COURSE_DATA_DIR``, ``$COURSE_DATA_CHECKSUMS``) and says so in one line. With every dataset
 in the cache, smoke runs use the real data.
 
+With ``--jobs`` above 1 the runner starts the longest notebooks first (longest-processing-time-first
+scheduling), so that the workers finish together instead of one of them waiting for a long notebook
+that started last. The expected seconds come from the previous run's ``results.json`` in the output
+folder (same mode, smoke or full), else, for smoke runs, from ``course/smoke_seconds.json`` (measured
+smoke seconds, ``expected_seconds``); notebooks without a figure start first, in the order given.
+
+Smoke runs save the executed copy once, at the end, and stop each kernel at once when its last cell
+is done (papermill would rewrite the copy after every cell, and a kernel that imported torch takes a
+second or two to exit politely); full runs save after every cell, so that a long run can be watched.
+
 Lessons report their key numbers with ``course.record(test_acc=acc)``: the value shows in the
 notebook and travels in its outputs under a course-specific MIME type, which the runner reads back.
 """
@@ -33,6 +43,7 @@ METRICS_MIME = "application/vnd.dlcourse.metrics+json"
 DEFAULT_OUT = ROOT / "build" / "runs"
 DEFAULT_CELL_TIMEOUT = 1800  # seconds one cell may run (``course run --timeout``)
 STANDIN_FOLDER = "standin-data"  # under the run's output folder
+SMOKE_SECONDS = Path(__file__).resolve().parent / "smoke_seconds.json"  # expected_seconds()
 
 
 def record(**metrics) -> dict:
@@ -103,15 +114,21 @@ def _environment(changes: dict):
 
 def run_notebook(path: str | os.PathLike, out_dir: str | os.PathLike = DEFAULT_OUT,
                  parameters: dict | None = None, data_dir: str | None = None,
-                 timeout: float | None = DEFAULT_CELL_TIMEOUT, env: dict | None = None) -> RunResult:
+                 timeout: float | None = DEFAULT_CELL_TIMEOUT, env: dict | None = None,
+                 save_progress: bool | None = None) -> RunResult:
     """Execute one notebook on a fresh kernel; never raises for a failing notebook.
 
     The device goes in ``parameters`` (``DEVICE``); ``env`` holds more variables for the kernel
-    (``None`` unsets one).
+    (``None`` unsets one). ``save_progress``: rewrite the executed copy after every cell (papermill's
+    habit, about 20-40 ms a cell) instead of once at the end; default: only when
+    ``parameters["SMOKE"]`` is not true. The kernel is stopped at once after the last cell (its
+    outputs are all in by then) instead of waiting seconds for a kernel that imported torch to exit.
     """
     import nbformat
     import papermill as pm
     from papermill.exceptions import PapermillExecutionError
+
+    _register_engine()
 
     path = Path(path).resolve()
     out_dir = Path(out_dir)
@@ -125,6 +142,8 @@ def run_notebook(path: str | os.PathLike, out_dir: str | os.PathLike = DEFAULT_O
         "PYDEVD_DISABLE_FILE_VALIDATION": "1",
         **(env or {}),
     }
+    if save_progress is None:
+        save_progress = not (parameters or {}).get("SMOKE")
     start = time.perf_counter()
     try:
         with _environment(env):
@@ -132,8 +151,10 @@ def run_notebook(path: str | os.PathLike, out_dir: str | os.PathLike = DEFAULT_O
                 try:
                     pm.execute_notebook(str(path), str(output), parameters=parameters or {},
                                         cwd=str(path.parent), kernel_name="python3",
+                                        engine_name=None if save_progress else _ENGINE,
                                         progress_bar=False, execution_timeout=timeout,
-                                        report_mode=False, log_output=False)
+                                        report_mode=False, log_output=False,
+                                        shutdown_kernel="immediate")
                     break
                 except RuntimeError as err:
                     # Kernels started in parallel can race for the same free TCP port; the kernel
@@ -154,6 +175,22 @@ def run_notebook(path: str | os.PathLike, out_dir: str | os.PathLike = DEFAULT_O
         with contextlib.suppress(Exception):
             result.metrics = notebook_metrics(nbformat.read(output, as_version=4))
     return result
+
+
+_ENGINE = "course-save-at-end"
+
+
+def _register_engine() -> None:
+    """papermill's nbclient engine, but without its saves of the executed copy during the run:
+    ``papermill.execute_notebook`` still writes the copy at the end, also when a cell fails."""
+    from papermill.engines import NBClientEngine, papermill_engines
+
+    class SaveAtEnd(NBClientEngine):
+        @classmethod
+        def execute_notebook(cls, nb, kernel_name, output_path=None, **kwargs):
+            return super().execute_notebook(nb, kernel_name, output_path=None, **kwargs)
+
+    papermill_engines.register(_ENGINE, SaveAtEnd)
 
 
 def _display_name(path: Path) -> str:
@@ -206,13 +243,36 @@ def _threads_per_kernel(jobs: int) -> dict:
     return {"OMP_NUM_THREADS": str(max(1, (os.cpu_count() or 1) // jobs))}
 
 
+def expected_seconds(notebooks: Sequence[Path], out_dir: str | os.PathLike, smoke: bool) -> dict:
+    """``{notebook: expected seconds}`` for the notebooks with a figure: the seconds of the previous
+    run of the same mode in ``out_dir/results.json``, else, in smoke mode, ``course/smoke_seconds.json``
+    (smoke seconds measured on a 2-core CPU, keyed like the results table: ``notebooks/11_...ipynb``)."""
+    known: dict = {}
+    if smoke:
+        with contextlib.suppress(OSError, ValueError):
+            known.update(json.loads(SMOKE_SECONDS.read_text()))
+    with contextlib.suppress(OSError, ValueError, KeyError, TypeError):
+        previous = json.loads((Path(out_dir) / "results.json").read_text())
+        if bool(previous.get("smoke")) == bool(smoke):
+            known.update({r["notebook"]: r["seconds"] for r in previous["results"] if r["status"] == "ok"})
+    names = {nb: _display_name(nb.resolve()) for nb in notebooks}
+    return {nb: float(known[name]) for nb, name in names.items() if name in known}
+
+
+def longest_first(notebooks: Sequence[Path], expected: dict) -> list[int]:
+    """Indexes of ``notebooks`` in the order to start them: notebooks without an expected duration
+    first (in the order given), then the others, longest first."""
+    return sorted(range(len(notebooks)), key=lambda i: (notebooks[i] in expected, -expected.get(notebooks[i], 0)))
+
+
 def run(notebooks: Iterable[str | os.PathLike], out_dir: str | os.PathLike = DEFAULT_OUT,
         smoke: bool = False, device: str | None = None, data_dir: str | None = None,
         timeout: float | None = DEFAULT_CELL_TIMEOUT, extra: dict | None = None,
         verbose: bool = True, jobs: int = 1):
     """Run notebooks, ``jobs`` at a time; returns the results table (a pandas DataFrame).
 
-    The table lists the notebooks in the order given, whatever order they finish in. With
+    The table lists the notebooks in the order given, whatever order they finish in. With more
+    than one job the longest start first (``expected_seconds``, ``longest_first``). With
     ``smoke`` and datasets missing from the data directory, the kernels get stand-in data
     (``smoke_data``).
     """
@@ -249,8 +309,9 @@ def run(notebooks: Iterable[str | os.PathLike], out_dir: str | os.PathLike = DEF
 
         # One process per running notebook: each sets its kernel's environment in its own
         # os.environ. "spawn" behaves alike on Linux, macOS and Windows.
+        order = longest_first(notebooks, expected_seconds(notebooks, out_dir, smoke))
         with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
-            futures = {pool.submit(run_notebook, *a): i for i, a in enumerate(args)}
+            futures = {pool.submit(run_notebook, *args[i]): i for i in order}
             results = [None] * len(args)
             for future in as_completed(futures):
                 results[futures[future]] = future.result()

@@ -268,3 +268,32 @@ def test_strip_removes_outputs(tmp_path):
     nbformat.write(nb, path)
     assert notebooks.strip(path) is True and notebooks.strip(path) is False
     assert nbformat.read(path, as_version=4).cells[1].outputs == []
+
+
+def test_longest_notebooks_start_first(tmp_path, monkeypatch):
+    """With --jobs 2 the runner starts the longest notebooks first: expected seconds from the
+    last run of the same mode in the output folder, else (smoke) course/smoke_seconds.json;
+    notebooks without a figure go first, in the order given."""
+    a, b, c, d = (tmp_path / f"{name}.ipynb" for name in "abcd")
+    shipped = tmp_path / "smoke_seconds.json"
+    shipped.write_text(json.dumps({str(b): 3.0, str(c): 1.0}))
+    monkeypatch.setattr(runner, "SMOKE_SECONDS", shipped)
+    out = tmp_path / "out"
+    assert runner.expected_seconds([a, b, c, d], out, smoke=True) == {b: 3.0, c: 1.0}
+    assert runner.expected_seconds([a, b, c, d], out, smoke=False) == {}
+    out.mkdir()
+    rows = [{"notebook": str(c), "status": "ok", "seconds": 9.0},
+            {"notebook": str(a), "status": "FAILED", "seconds": 50.0}]
+    (out / "results.json").write_text(json.dumps({"smoke": True, "results": rows}))
+    expected = runner.expected_seconds([a, b, c, d], out, smoke=True)
+    assert expected == {b: 3.0, c: 9.0}                     # the last run wins; failures do not count
+    assert runner.longest_first([a, b, c, d], expected) == [0, 3, 2, 1]
+    assert runner.expected_seconds([a], out, smoke=False) == {}
+
+
+def test_shipped_smoke_seconds_name_every_notebook_of_make_smoke():
+    """course/smoke_seconds.json (the runner's expected seconds) lists each lesson and solution."""
+    shipped = json.loads((ROOT / "course" / "smoke_seconds.json").read_text())
+    wanted = runner.find_notebooks([str(ROOT / "notebooks" / "[0-9][0-9]_*.ipynb"), str(ROOT / "solutions")])
+    assert sorted(shipped) == sorted(str(p.resolve().relative_to(ROOT)) for p in wanted)
+    assert all(isinstance(s, (int, float)) and s > 0 for s in shipped.values())
