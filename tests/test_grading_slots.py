@@ -36,11 +36,8 @@ class Kernel:
         from jupyter_client.utils import run_sync
 
         self._sync = run_sync
-        settings = slot.settings
-        self.km = slots.kernel_manager_class()(kernel_name=kernels.KERNEL_NAME,
-                                               kernel_spec_manager=kernels.spec_manager(), slot=settings)
-        self.km.transport, self.km.ip = "ipc", os.path.join(settings["exchange"], "kernel")
-        self.km.connection_file = os.path.join(settings["exchange"], f"kernel-{uuid.uuid4().hex[:8]}.json")
+        self.km = slots.kernel_manager(slot.settings, kernel_name=kernels.KERNEL_NAME,
+                                       kernel_spec_manager=kernels.spec_manager())
         self._sync(self.km.start_kernel)()
         self.kc = self.km.client()
         self.kc.start_channels()

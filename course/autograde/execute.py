@@ -107,12 +107,11 @@ class SafeExecute(Execute):
         if self.kernel_name != kernels.KERNEL_NAME:
             return super().create_kernel_manager()
         if self._sandbox.get("control") and slots.alive(self._sandbox):   # a warm slot: fork from its zygote
-            self.km = slots.kernel_manager_class()(kernel_name=self.kernel_name, config=self.config,
-                                                   kernel_spec_manager=kernels.spec_manager(), slot=self._sandbox)
-            self.km.connection_file = os.path.join(self._sandbox["exchange"], f"kernel-{os.urandom(4).hex()}.json")
-        else:
-            self.km = self.kernel_manager_class(kernel_name=self.kernel_name, config=self.config,
-                                                kernel_spec_manager=kernels.spec_manager())
+            self.km = slots.kernel_manager(self._sandbox, kernel_name=self.kernel_name, config=self.config,
+                                           kernel_spec_manager=kernels.spec_manager())
+            return self.km
+        self.km = self.kernel_manager_class(kernel_name=self.kernel_name, config=self.config,
+                                            kernel_spec_manager=kernels.spec_manager())
         if self._sandbox.get("mode") == "bwrap":
             self.km.transport = "ipc"
             self.km.ip = os.path.join(self._sandbox["exchange"], "kernel")

@@ -1,10 +1,17 @@
-"""``course kernel zygote --fd N``: a warm process, inside a grading sandbox, that forks kernels.
+"""``course kernel zygote --fd N``: a warm process that forks IPython kernels; both ends of it.
 
-Starting a grading kernel costs a second of CPU (Python, IPython, ipykernel, numpy; three more
-for ``import torch``) before the first cell runs. The parallel autograder keeps one sandbox per
-worker slot (``course.autograde.slots``) with this process in it: it imports what the
-assignment's read-only cells import, once, and then, for each notebook, forks a child that
-becomes an IPython kernel (``IPKernelApp``) on the connection file the grader wrote.
+Starting a kernel costs a second of CPU (Python, IPython, ipykernel, numpy) before the first
+cell runs, and ``import torch`` and its first optimizer five more. A zygote imports those once
+and then, for each notebook, forks a child that becomes a fresh IPython kernel (``IPKernelApp``,
+an empty namespace) on the connection file the client wrote. Two users:
+
+* the parallel autograder keeps one sandbox per worker slot with a zygote in it
+  (``course.autograde.slots``; started through ``course kernel launch --zygote``, so under the
+  grading limits), preloading what the assignment's read-only cells import;
+* smoke runs of the lessons (``course.runner``) fork every kernel from one zygote, unsandboxed,
+  preloading what the lessons import (each kernel gets the environment its notebook asks for).
+
+The client side (``start``, ``call``, ``kernel_manager_class``) is at the end of this module.
 
 Requests come one per connection, one JSON line each, on the listening Unix socket that the
 grader passed as file descriptor ``N`` (its path lies outside the sandbox: kernels cannot reach
@@ -14,7 +21,7 @@ it, and every child closes it at once):
 op          arguments                                   answer
 ==========  ==========================================  ==================================
 ping                                                    ``{"ok": true}`` (after preloading)
-spawn       ``connection_file``, ``cwd``                ``{"pid": P}`` (pid in the sandbox)
+spawn       ``connection_file``, ``cwd``, ``env``       ``{"pid": P}`` (pid in the sandbox)
 poll        ``pid``                                     ``{"code": C}``; null while running
 signal      ``pid``, ``sig``                            ``{"ok": true}``
 reset                                                   ``{"ok": true}``: every other process
@@ -51,9 +58,11 @@ def _not_dumpable() -> None:
 
 
 def preload(modules: list[str]) -> list[str]:
-    """Import ``modules`` (and IPython's kernel); returns the ones that could not be imported."""
+    """Import ``modules`` (and IPython's kernel; with torch, ``torch._dynamo``, which the first
+    optimizer imports); returns the ones that could not be imported."""
     failed = []
-    for name in ["ipykernel.kernelapp", "ipykernel.ipkernel", *modules]:
+    extra = ["torch._dynamo"] if "torch" in modules else []
+    for name in ["ipykernel.kernelapp", "ipykernel.ipkernel", *modules, *extra]:
         try:
             __import__(name)
         except Exception:  # noqa: BLE001 - a module the kernel lacks is the kernel's own error later
@@ -61,13 +70,16 @@ def preload(modules: list[str]) -> list[str]:
     return failed
 
 
-def _become_kernel(connection_file: str, cwd: str) -> None:
+def _become_kernel(connection_file: str, cwd: str, env: dict | None = None) -> None:
     """In the forked child: a fresh IPython kernel on ``connection_file``; never returns."""
     code = 1
     try:
         os.setsid()
         for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGCHLD, signal.SIGPIPE):
             signal.signal(sig, signal.SIG_DFL)
+        if env is not None:
+            os.environ.clear()
+            os.environ.update(env)
         os.chdir(cwd)
         # a fresh process draws fresh random seeds: so does each kernel forked from here
         if "numpy" in sys.modules:
@@ -159,6 +171,9 @@ def serve(fd: int, modules: list[str]) -> None:
     _not_dumpable()
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     listener = socket.socket(fileno=fd)
+    # ipykernel makes inline figures the default this way in every kernel it starts; matplotlib
+    # reads the variable once, at import, so it must be set before the preload imports it
+    os.environ.setdefault("MPLBACKEND", "module://matplotlib_inline.backend_inline")
     failed = preload(modules)
     children: dict[int, int | None] = {}   # the kernels forked here: pid -> exit code, None while running
     while True:
@@ -179,7 +194,7 @@ def serve(fd: int, modules: list[str]) -> None:
                     if pid == 0:
                         conn.close()
                         listener.close()
-                        _become_kernel(str(request["connection_file"]), str(request["cwd"]))
+                        _become_kernel(str(request["connection_file"]), str(request["cwd"]), request.get("env"))
                     children[pid] = None
                     answer = {"pid": pid}
                 elif op == "poll":   # a pid this zygote never started, or forgot, has ended
@@ -216,3 +231,168 @@ def add_arguments(p) -> None:
 def main(args) -> int:
     serve(args.fd, [m for m in args.preload.split(",") if m])
     return 0
+
+
+# --------------------------------------------------------------------------------------------
+# The client: start a zygote, talk to it, and a jupyter_client kernel manager on top
+# --------------------------------------------------------------------------------------------
+def start(command: list[str], control: str, modules: list[str], env: dict, log) -> "subprocess.Popen":
+    """Start ``command + ["zygote", "--fd", N, "--preload", ...]`` (``python -I -m course kernel``,
+    or ``... kernel launch`` for the sandboxed one) listening on the Unix socket ``control``."""
+    import subprocess
+
+    if os.path.exists(control):
+        os.remove(control)
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    listener.bind(str(control))
+    os.chmod(control, 0o600)
+    listener.listen(16)
+    verb = ["--zygote", str(listener.fileno())] if command[-1] == "launch" else ["zygote", "--fd", str(listener.fileno())]
+    with open(log, "ab") as out:
+        proc = subprocess.Popen([*command, *verb, "--preload", ",".join(modules)], env=env,
+                                pass_fds=(listener.fileno(),), stdin=subprocess.DEVNULL, stdout=out,
+                                stderr=subprocess.STDOUT, start_new_session=True)
+    listener.close()   # the zygote holds it now: if it dies, requests fail at once
+    return proc
+
+
+def call(control: str, op: str, timeout: float = 10.0, **args) -> dict:
+    """One request to the zygote listening on ``control``; ``OSError`` when it does not answer."""
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+        s.settimeout(timeout)
+        s.connect(control)
+        s.sendall((json.dumps({"op": op, **args}) + "\n").encode())
+        line = s.makefile("r").readline()
+    if not line:
+        raise ConnectionError(f"the zygote closed the connection ({op})")
+    answer = json.loads(line)
+    if "error" in answer and op != "signal":
+        raise OSError(f"the zygote could not {op}: {answer['error']}")
+    return answer
+
+
+def imports_of(notebooks) -> list[str]:
+    """The modules that the code cells of ``notebooks`` import (not the learner's answer cells
+    or nbgrader's test cells) and that this environment has: what a zygote preloads."""
+    import ast
+    import importlib.util
+
+    import nbformat
+
+    found = []
+    for path in notebooks:
+        for cell in nbformat.read(path, as_version=4).cells:
+            meta = cell.get("metadata", {}).get("nbgrader", {})
+            if cell.cell_type != "code" or meta.get("solution") or meta.get("grade"):
+                continue
+            code = "\n".join(line for line in cell.source.splitlines() if not line.lstrip().startswith(("%", "!")))
+            try:
+                tree = ast.parse(code)
+            except SyntaxError:
+                continue
+            for node in ast.walk(tree):
+                if isinstance(node, ast.Import):
+                    found += [alias.name for alias in node.names]
+                elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+                    found += [node.module, *(f"{node.module}.{alias.name}" for alias in node.names)]
+    keep = []
+    for name in dict.fromkeys(found):
+        try:
+            if importlib.util.find_spec(name) is not None:
+                keep.append(name)
+        except (ImportError, ValueError):
+            pass   # "package.attribute" is not a module: importing the package covers it
+    return keep
+
+
+def alive(control: str) -> bool:
+    """True when the zygote on ``control`` answers (a kernel may have killed it)."""
+    try:
+        return bool(call(control, "ping", timeout=2).get("ok"))
+    except (OSError, ValueError):
+        return False
+
+
+class ZygoteProcess:
+    """What jupyter_client's provisioner needs of a ``Popen``, for a kernel the zygote forked
+    (``pid`` is its id as the zygote sees it; every signal goes through the zygote)."""
+
+    stdin = stdout = stderr = None
+
+    def __init__(self, control: str, pid: int):
+        self.control, self.pid = control, pid
+        self.returncode: int | None = None
+
+    def poll(self) -> int | None:
+        if self.returncode is None:
+            try:
+                self.returncode = call(self.control, "poll", pid=self.pid)["code"]
+            except (OSError, ValueError, KeyError):
+                self.returncode = -signal.SIGKILL   # the zygote is gone, and its kernels with it
+        return self.returncode
+
+    def wait(self, timeout: float | None = None) -> int:
+        import subprocess
+        import time
+
+        end = None if timeout is None else time.monotonic() + timeout
+        while self.poll() is None:
+            if end is not None and time.monotonic() > end:
+                raise subprocess.TimeoutExpired(f"kernel {self.pid}", timeout)
+            time.sleep(0.02)
+        return self.returncode
+
+    def send_signal(self, sig: int) -> None:
+        if self.poll() is not None:
+            return
+        try:
+            answer = call(self.control, "signal", pid=self.pid, sig=int(sig))
+        except (OSError, ValueError):
+            return
+        if not answer.get("ok"):
+            raise ProcessLookupError(3, answer.get("error", "no such process"))
+
+    def kill(self) -> None:
+        self.send_signal(signal.SIGKILL)
+
+    def terminate(self) -> None:
+        self.send_signal(signal.SIGTERM)
+
+
+def kernel_manager_class(**defaults):
+    """``ZygoteKernelManager`` (made on first use: jupyter_client is imported only then), an
+    ``AsyncKernelManager`` whose kernels the zygote on ``control`` forks, in ``cwd`` (else the
+    folder the client asks for), owned by ``uid`` (root only, -1: leave it), with the client's
+    environment when ``pass_env`` (a sandboxed zygote keeps the sandbox's). ``defaults`` set
+    these traits' defaults in a subclass (for clients that take a class, like papermill)."""
+    from jupyter_client.manager import AsyncKernelManager
+    from jupyter_client.provisioning import LocalProvisioner
+    from traitlets import Bool, Int, Unicode
+
+    class ZygoteProvisioner(LocalProvisioner):
+        """Kernels forked by the zygote instead of started by a command."""
+
+        async def launch_kernel(self, cmd, **kwargs):
+            km = self.parent
+            if km.uid >= 0 and os.geteuid() == 0:
+                os.chown(km.connection_file, km.uid, km.uid)
+            cwd = km.cwd or str(kwargs.get("cwd") or os.getcwd())
+            env = dict(kwargs.get("env") or os.environ) if km.pass_env else None
+            answer = call(km.control, "spawn", timeout=120, connection_file=km.connection_file, cwd=cwd, env=env)
+            self.process = ZygoteProcess(km.control, int(answer["pid"]))
+            self.pid, self.pgid, self.cwd = self.process.pid, None, cwd
+            return self.connection_info
+
+    class ZygoteKernelManager(AsyncKernelManager):
+        control = Unicode(defaults.get("control", ""), help="the zygote's Unix socket")
+        cwd = Unicode(defaults.get("cwd", ""), help="the kernels' folder ('' : the one the client asks for)")
+        uid = Int(defaults.get("uid", -1), help="owner of the connection file (root only; -1: leave it)")
+        pass_env = Bool(defaults.get("pass_env", False), help="give each kernel the client's environment")
+
+        async def _async_pre_start_kernel(self, **kw):
+            if self.provisioner is None:
+                self.provisioner = ZygoteProvisioner(kernel_id=self.kernel_id or "", kernel_spec=self.kernel_spec,
+                                                     parent=self)
+            return await super()._async_pre_start_kernel(**kw)
+
+    return ZygoteKernelManager
