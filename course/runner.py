@@ -146,7 +146,11 @@ def warm_kernels(notebooks: Sequence[Path], data_dir: str | None, env: dict):
         proc = zygote.start([sys.executable, "-I", "-m", "course", "kernel"], control, zygote.imports_of(notebooks),
                             dict(os.environ), os.path.join(folder, "zygote.log"))
     try:
-        with _environment({ZYGOTE_ENV: control}):
+        try:   # wait for its imports: a kernel asked for before they are done would start cold
+            ready = bool(zygote.call(control, "ping", timeout=180).get("ok"))
+        except (OSError, ValueError):
+            ready = False
+        with _environment({ZYGOTE_ENV: control if ready else None}):
             yield
     finally:
         proc.kill()

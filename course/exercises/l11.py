@@ -261,14 +261,19 @@ def _dropout_input(seed: int = 3) -> torch.Tensor:
     return 0.5 + torch.rand(400, 500, generator=torch.Generator().manual_seed(seed))
 
 
+def _dropout_call(fn, seed: int, x, p: float, training: bool):
+    """``fn(x, p, training)`` under ``seed``: ``(its output, the call as text, a problem or None)``."""
+    out = _seeded(seed, fn, x, p, training)
+    call = f"dropout(x, p={p}, training={training})"
+    if out.error:
+        return out, call, f"{call} {out.error}"
+    return out, call, _tensor_problem(out.value, tuple(x.shape), call)
+
+
 def _dropout_train_case(fn, p: float, seed: int) -> str | None:
     x = _dropout_input()
     x_before = x.clone()
-    out = _seeded(seed, fn, x, p, True)
-    call = f"dropout(x, p={p}, training=True)"
-    if out.error:
-        return f"{call} {out.error}"
-    why = _tensor_problem(out.value, tuple(x.shape), call)
+    out, call, why = _dropout_call(fn, seed, x, p, True)
     if why:
         return why
     if not torch.equal(x, x_before):
@@ -300,11 +305,7 @@ def _dropout_train_case(fn, p: float, seed: int) -> str | None:
 def _dropout_identity_problem(fn, seed: int, size: int, p: float, training: bool, why_same: str) -> str | None:
     """``fn(x, p, training)`` must return ``x`` itself (p = 0, or eval mode); ``why_same`` says why."""
     x = _dropout_input(size)
-    out = _seeded(seed, fn, x, p, training)
-    call = f"dropout(x, p={p}, training={training})"
-    if out.error:
-        return f"{call} {out.error}"
-    why = _tensor_problem(out.value, tuple(x.shape), call)
+    out, call, why = _dropout_call(fn, seed, x, p, training)
     if why:
         return why
     why = check.compare(out.value.detach().double(), x.double(), atol=0 if not training else 1e-7,
