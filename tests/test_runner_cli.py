@@ -299,7 +299,7 @@ def test_shipped_smoke_seconds_name_every_notebook_of_make_smoke():
     assert all(isinstance(s, (int, float)) and s > 0 for s in shipped.values())
 
 
-def _notebook(path: Path, *sources: str) -> Path:
+def _plain_notebook(path: Path, *sources: str) -> Path:
     nb = nbformat.v4.new_notebook()
     nb.cells = [nbformat.v4.new_code_cell(src) for src in sources]
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
@@ -313,11 +313,11 @@ def test_smoke_runs_fork_warm_kernels_that_start_fresh(tmp_path, monkeypatch):
     empty namespace, its own folder and inline figures; a full run starts kernels the ordinary way."""
     monkeypatch.setenv("COURSE_DATA_DIR", str(tmp_path / "no-data"))
     (tmp_path / "a").mkdir()
-    first = _notebook(tmp_path / "a" / "first.ipynb",
+    first = _plain_notebook(tmp_path / "a" / "first.ipynb",
                       "import os, sys\nprint('warm' if 'torch' in sys.modules else 'cold', os.path.basename(os.getcwd()))\n"
                       "leftover = 1",
                       "import torch\nimport matplotlib.pyplot as plt\nplt.plot([1, 2]); plt.show()")
-    second = _notebook(tmp_path / "second.ipynb", "print('leftover' in globals())")
+    second = _plain_notebook(tmp_path / "second.ipynb", "print('leftover' in globals())")
     runner.run([first, second], tmp_path / "out", smoke=True, device="cpu", verbose=False, jobs=1)
     # (papermill puts a cell of injected parameters first: the notebook's own cells are the last ones)
     out = {p.stem: nbformat.read(tmp_path / "out" / p.name, as_version=4).cells for p in (first, second)}

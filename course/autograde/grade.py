@@ -150,7 +150,7 @@ def _autograde_parallel(assignment, students, root, work, jobs, options, env, st
                 list(options)]
         tasks.append({"key": student, "target": "worker", "args": args, "cwd": str(root), "env": env,
                       "log": str(scratch / "autograde.log")})
-    warm = _warm_slots(assignment, root, jobs, env, options)
+    warm = _warm_slots(assignment, root, min(jobs, len(students)), env, options)
     try:
         codes = run_pool(tasks, jobs, student_timeout, slots=warm)
     finally:

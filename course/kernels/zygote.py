@@ -62,7 +62,7 @@ def preload(modules: list[str]) -> list[str]:
     optimizer imports); returns the ones that could not be imported."""
     failed = []
     extra = ["torch._dynamo"] if "torch" in modules else []
-    for name in ["ipykernel.kernelapp", "ipykernel.ipkernel", *modules, *extra]:
+    for name in ["ipykernel.kernelapp", "ipykernel.ipkernel", "ipykernel.debugger", *modules, *extra]:
         try:
             __import__(name)
         except Exception:  # noqa: BLE001 - a module the kernel lacks is the kernel's own error later
