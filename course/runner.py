@@ -143,7 +143,8 @@ def warm_kernels(notebooks: Sequence[Path], data_dir: str | None, env: dict):
     folder = tempfile.mkdtemp(prefix="course-zygote-")   # short: a Unix socket path has 107 bytes
     control = os.path.join(folder, "control.sock")
     with _environment(kernel_environment(data_dir, env)):
-        proc = zygote.start([sys.executable, "-I", "-m", "course", "kernel"], control, zygote.imports_of(notebooks),
+        proc = zygote.start([sys.executable, "-I", "-m", "course", "kernel", "zygote", "--fd"], control,
+                            zygote.imports_of(notebooks),
                             dict(os.environ), os.path.join(folder, "zygote.log"))
     try:
         try:   # wait for its imports: a kernel asked for before they are done would start cold

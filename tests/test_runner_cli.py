@@ -327,3 +327,21 @@ def test_smoke_runs_fork_warm_kernels_that_start_fresh(tmp_path, monkeypatch):
     runner.run([first], tmp_path / "full", smoke=False, device="cpu", verbose=False, jobs=1)
     cold = nbformat.read(tmp_path / "full" / "first.ipynb", as_version=4).cells
     assert cold[-2].outputs[0]["text"].split() == ["cold", "a"], cold[-2].outputs
+
+
+def test_an_unsandboxed_zygote_refuses_to_end_every_other_process(tmp_path):
+    """``reset`` kills every other process it may signal: only a zygote in a bubblewrap PID
+    namespace of its own (a grading slot) may do that; the runner's refuses."""
+    from course.kernels import zygote
+
+    control = str(tmp_path / "z.sock")
+    proc = zygote.start([sys.executable, "-I", "-m", "course", "kernel", "zygote", "--fd"], control, [],
+                        dict(__import__("os").environ), tmp_path / "z.log")
+    try:
+        assert zygote.call(control, "ping", timeout=60)["ok"]
+        with pytest.raises(OSError, match="only in a sandbox of its own"):
+            zygote.call(control, "reset")
+        assert zygote.alive(control)
+    finally:
+        proc.kill()
+        proc.wait()

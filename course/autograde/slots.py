@@ -33,6 +33,7 @@ import subprocess
 import sys
 from pathlib import Path
 from typing import Sequence
+from unittest import mock
 
 from course.autograde import sandbox
 from course.kernels import zygote
@@ -108,7 +109,8 @@ class Slot:
     def start(self) -> "Slot":
         """Prepare the sandbox and start the zygote (it preloads in the background)."""
         uid = sandbox.UID_BASE + (os.getpid() * 8 + self.index) % 4000 if os.geteuid() == 0 else None
-        with _environ(self.env):   # the data view follows the grading environment's data folder
+        data_env = {k: v for k, v in self.env.items() if k in sandbox.DATA_ENV}
+        with mock.patch.dict(os.environ, data_env):   # the data view follows the grading environment's data
             self.settings = sandbox.prepare(hidden_data=self.hidden_data, uid=uid)
         self.settings.update(control=str(Path(self.settings["file"]).parent / "control.sock"), slot=self.index)
         self._launch()
@@ -118,7 +120,7 @@ class Slot:
         """The zygote, under the grading limits and in the sandbox (``course kernel launch --zygote``)."""
         Path(self.settings["file"]).write_text(json.dumps(self.settings))
         env = {**self.env, sandbox.ENV: self.settings["file"], "NBGRADER_EXECUTION": "autograde"}
-        self.proc = zygote.start([sys.executable, "-I", "-m", "course", "kernel", "launch"], self.settings["control"],
+        self.proc = zygote.start([sys.executable, "-I", "-m", "course", "kernel", "launch", "--zygote"], self.settings["control"],
                                  self.preload, env, Path(self.settings["file"]).parent / "zygote.log")
 
     def ready(self, timeout: float = 120) -> bool:
@@ -158,12 +160,3 @@ class Slot:
         self.proc = None
         if not keep_folder and self.settings:
             sandbox.cleanup(self.settings)
-
-
-@contextlib.contextmanager
-def _environ(env: dict):
-    """``os.environ`` as ``env`` says while preparing (the data folder variables), then restored."""
-    from unittest import mock
-
-    with mock.patch.dict(os.environ, {k: v for k, v in env.items() if k in sandbox.DATA_ENV}):
-        yield

@@ -101,6 +101,16 @@ def _become_kernel(connection_file: str, cwd: str, env: dict | None = None) -> N
         os._exit(code)
 
 
+def _in_own_sandbox() -> bool:
+    """True in a PID namespace of bubblewrap's (its init is process 1): there, ending "every
+    other process" means the submission's. Anywhere else it would mean the user's."""
+    try:
+        with open("/proc/1/comm") as f:
+            return f.read().strip() == "bwrap"
+    except OSError:
+        return False
+
+
 def _end_the_others() -> None:
     """SIGKILL every process of the sandbox but this one and bubblewrap's init, until none is left,
     and reap the ones that were ours."""
@@ -206,6 +216,8 @@ def serve(fd: int, modules: list[str]) -> None:
                     else:
                         os.kill(pid, int(request["sig"]))
                         answer = {"ok": True}
+                elif op == "reset" and not _in_own_sandbox():
+                    answer = {"error": "reset ends every other process: only in a sandbox of its own"}
                 elif op == "reset":
                     _end_the_others()
                     children = {pid: -signal.SIGKILL if code is None else code
@@ -237,8 +249,9 @@ def main(args) -> int:
 # The client: start a zygote, talk to it, and a jupyter_client kernel manager on top
 # --------------------------------------------------------------------------------------------
 def start(command: list[str], control: str, modules: list[str], env: dict, log) -> "subprocess.Popen":
-    """Start ``command + ["zygote", "--fd", N, "--preload", ...]`` (``python -I -m course kernel``,
-    or ``... kernel launch`` for the sandboxed one) listening on the Unix socket ``control``."""
+    """Start ``command + [FD, "--preload", ...]`` listening on the Unix socket ``control`` (file
+    descriptor FD): ``python -I -m course kernel zygote --fd`` as it is, or ``... kernel launch
+    --zygote`` in the grading sandbox, under its limits."""
     import subprocess
 
     if os.path.exists(control):
@@ -247,9 +260,8 @@ def start(command: list[str], control: str, modules: list[str], env: dict, log) 
     listener.bind(str(control))
     os.chmod(control, 0o600)
     listener.listen(16)
-    verb = ["--zygote", str(listener.fileno())] if command[-1] == "launch" else ["zygote", "--fd", str(listener.fileno())]
     with open(log, "ab") as out:
-        proc = subprocess.Popen([*command, *verb, "--preload", ",".join(modules)], env=env,
+        proc = subprocess.Popen([*command, str(listener.fileno()), "--preload", ",".join(modules)], env=env,
                                 pass_fds=(listener.fileno(),), stdin=subprocess.DEVNULL, stdout=out,
                                 stderr=subprocess.STDOUT, start_new_session=True)
     listener.close()   # the zygote holds it now: if it dies, requests fail at once
