@@ -80,21 +80,22 @@ except OSError:
 
 def test_an_interrupt_reaches_a_forked_kernel(slot):
     kernel = Kernel(slot)
-    msg = kernel.kc.execute("while True: pass")
-    reply = None
-    for _ in range(20):   # an interrupt that lands before the loop starts (a busy machine) is lost: repeat
-        time.sleep(1)
-        kernel._sync(kernel.km.interrupt_kernel)()
-        try:
-            reply = kernel._sync(kernel.kc.get_shell_msg)(timeout=1)
+    msg = kernel.kc.execute("print('looping', flush=True)\nwhile True: pass")
+    # Interrupt once, and only when the loop is running: a second SIGINT could land while the kernel
+    # handles the first one (a busy machine), and one sent before the cell starts is ignored.
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        m = kernel._sync(kernel.kc.get_iopub_msg)(timeout=deadline - time.monotonic())
+        if m["parent_header"].get("msg_id") == msg and m["content"].get("text", "").startswith("looping"):
             break
-        except Exception:  # noqa: BLE001 - queue.Empty: no reply yet
-            continue
-    assert reply is not None, "the kernel never answered the interrupt"
+    else:
+        pytest.fail("the cell never started")
+    kernel._sync(kernel.km.interrupt_kernel)()
+    reply = kernel._sync(kernel.kc.get_shell_msg)(timeout=60)
     assert reply["parent_header"]["msg_id"] == msg
-    assert reply["content"]["status"] == "error" and reply["content"]["ename"] == "KeyboardInterrupt"
-    out, _ = kernel.run("print(6 * 7)")
-    assert out.strip() == "42"
+    assert reply["content"]["status"] == "error" and reply["content"]["ename"] == "KeyboardInterrupt", reply
+    out, content = kernel.run("print(6 * 7)")
+    assert out.strip() == "42", content
     kernel.close()
 
 
