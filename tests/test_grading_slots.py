@@ -127,6 +127,67 @@ for name in ("environ", "mem"):
     assert out.strip() == "fresh"
 
 
+class _Executor:
+    """What ``remote.KernelSession`` needs of the grader's executor (``SafeExecute``)."""
+
+    def __init__(self, kernel, kernel_info: dict):
+        self.kernel, self.kc, self._kernel_info, self.timeout = kernel, kernel.kc, kernel_info, 30
+
+    def wait_for_reply(self, msg_id):
+        deadline = time.monotonic() + self.timeout
+        while time.monotonic() < deadline:
+            msg = self.kernel._sync(self.kc.get_shell_msg)(timeout=deadline - time.monotonic())
+            if msg["parent_header"].get("msg_id") == msg_id:
+                self.last_reply = msg
+                return msg
+        return None
+
+    def responsive(self):
+        return True
+
+
+def test_a_probe_reaches_the_grading_kernel_by_message_and_any_other_kernel_by_code(slot):
+    """The slot's kernels are grading kernels (``course.kernels.grading``): they say so in their
+    kernel_info reply and run a probe sent as a ``course_probe_request``, not as a cell; the grader
+    sends code to a kernel that does not say so. Both give the same answer."""
+    import numpy as np
+
+    from course.autograde import remote
+
+    kernel = Kernel(slot)
+    msg_id = kernel.kc.kernel_info()
+    while True:
+        reply = kernel._sync(kernel.kc.get_shell_msg)(timeout=30)
+        if reply["parent_header"].get("msg_id") == msg_id:
+            info = reply["content"]
+            break
+    assert info.get("course_probes") == 1, info
+    kernel.run("def double(x):\n    return 2 * x\ncount = get_ipython().execution_count")
+    for kernel_info, reply_type in ((info, "course_probe_reply"), ({}, "execute_reply")):
+        executor = _Executor(kernel, kernel_info)
+        session = remote.KernelSession(executor, slot.settings["exchange"])
+        outcome = session.invoke("double", "numpy_call", (np.arange(3.0),), {}, 5)
+        assert outcome.kind == "ok", outcome
+        assert np.array_equal(outcome.value, [0.0, 2.0, 4.0])
+        assert executor.last_reply["msg_type"] == reply_type
+    out, _ = kernel.run("print(get_ipython().execution_count - count)")   # neither probe counted as a cell
+    kernel.close()
+    assert out.strip() == "1", out
+
+
+def test_a_killed_kernel_is_reaped_before_the_zygote_answers(slot):
+    """A SIGKILL through the zygote comes back with the exit code, so shutting a kernel down
+    needs no polling for its end."""
+    import signal
+
+    kernel = Kernel(slot)
+    process = kernel.km.provisioner.process
+    process.kill()
+    assert process.returncode == -signal.SIGKILL
+    assert kernel._sync(kernel.km.is_alive)() is False
+    kernel.close()
+
+
 def test_the_zygote_preloads_what_the_read_only_cells_import(tmp_path):
     import nbformat
 

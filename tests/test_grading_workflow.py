@@ -385,6 +385,19 @@ def test_parallel_and_serial_give_identical_scores(graded):
     assert statuses == {r["student"]: r["status"] for r in graded["status"][A1] if r["student"] in SERIAL_SUBSET}
 
 
+def test_parallel_grading_records_batch_by_batch(graded):
+    """The parallel run recorded its students in several nbgrader passes while the others were
+    still graded (``course.autograde.record``), each student once, all of them in the end."""
+    if not graded["serial"]:
+        pytest.skip("no A1")
+    executed = Path(graded["course"]) / "build" / "autograde" / A1 / "executed"
+    batches = [b for b in sorted(executed.iterdir()) if b.is_dir()]
+    assert len(batches) >= 2, [b.name for b in batches]
+    recorded = [s.name for b in batches for s in b.iterdir()]
+    assert len(recorded) == len(set(recorded))
+    assert set(recorded) == {r["student"] for r in graded["status"][A1] if r["status"] != "FAILED"}
+
+
 def test_feedback_shows_checks_and_scores_never_hidden_tests(graded):
     if A1 not in ASSIGNMENTS:
         pytest.skip("no A1")

@@ -129,12 +129,18 @@ class SafeExecute(Execute):
         info = (resources or {}).get("nbgrader", {})
         spec = staging.assignment_spec(root, info["assignment"]) if info.get("assignment") else {}
         slot = slots.attached() if self.sandbox != "off" else None
+        if not hasattr(self, "_configured_shutdown"):   # (a timed-out cell switches it to "immediate")
+            self._configured_shutdown = self.shutdown_kernel
+        self._shutdown = self._configured_shutdown
         if slot:   # a warm sandbox of the parallel grader (``slots``), emptied for this notebook
             slots.empty_scratch(slot)
             self._sandbox = slot
+            # the slot is reset after the notebook anyway: its kernels are killed, not asked to end
+            self._shutdown = "immediate"
         else:
             self._sandbox = (sandbox.prepare(hidden_data=spec.get("hidden_data", [])) if self.sandbox != "off"
                              else {"mode": "unsandboxed", "why": "switched off"})
+        self.shutdown_kernel = self._shutdown
         self._give_declared_files(nb, resources, root, spec)
         if self._sandbox.get("file"):
             os.environ[sandbox.ENV] = self._sandbox["file"]
@@ -204,6 +210,7 @@ class SafeExecute(Execute):
                 with self.setup_kernel():
                     info = self.wait_for_reply(self.kc.kernel_info())
                     self.nb.metadata["language_info"] = info["content"]["language_info"]
+                    self._kernel_info = info["content"]   # says whether it takes probe messages (``remote``)
                     for index, cell in enumerate(self.nb.cells):
                         if index in skipped:
                             continue
@@ -234,7 +241,7 @@ class SafeExecute(Execute):
                     self._explain(cell, err)
                     skipped.add(current)
                     resume = current + 1
-                self.shutdown_kernel = "graceful"
+                self.shutdown_kernel = self._shutdown
                 if restarts > self.max_restarts:
                     self._give_up(resume)
                     break

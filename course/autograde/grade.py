@@ -9,9 +9,9 @@ Step by step (``grade``):
    warm server (``pool``: nbgrader, torch and the checks already imported) that runs the
    course's nbgrader preprocessors on the submission (``worker``) without an nbgrader
    application of its own and without writing the gradebook. Each job's graded notebooks are
-   hashed when it ends; one ``nbgrader autograde`` pass that runs no code then records them all
-   in the real gradebook, one writer at a time, after the hashes are checked. The scores are
-   exactly those of the serial run.
+   hashed when it ends and recorded in the real gradebook, batch by batch, while the others are
+   still graded (``record``: ``nbgrader autograde`` passes that run no code, one writer at a
+   time, after the hashes are checked). The scores are exactly those of the serial run.
 3. **Report**: a table of every submission (score, status, sandbox, notes), printed and saved as
    ``build/autograde/<A>/status.csv``; regrading some students keeps the other rows.
 
@@ -22,7 +22,6 @@ Used by: the command line (``make autograde``) and the self-tests.
 """
 from __future__ import annotations
 
-import hashlib
 import os
 import shutil
 import time
@@ -31,16 +30,11 @@ from typing import Sequence
 
 from course.autograde import sandbox, slots
 from course.autograde.commands import (ROOT, db_path, ensure_in_gradebook, nbgrader,
-                                       nbgrader_env, nbgrader_forked)
+                                       nbgrader_env)
 from course.autograde.pool import prestart, run_pool
+from course.autograde.record import Recorder
 from course.autograde.report import print_table, status_table
 from course.autograde.staging import assignment_spec, stage, submitted_students
-
-
-def digest(folder: Path) -> dict[str, str]:
-    """sha256 of every notebook below ``folder`` (relative path -> hex digest)."""
-    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(Path(folder).rglob("*.ipynb"))}
 
 
 ROSTER = "roster.csv"   # the class list, kept next to the gradebook by `course roster`
@@ -137,8 +131,9 @@ def grade(assignment: str, root: Path = ROOT, jobs: int = 1, students: Sequence[
 
 
 def _autograde_parallel(assignment, students, root, work, jobs, options, env, student_timeout, log):
-    """Phase 1: grade each student in a warm worker (``worker``), ``jobs`` at a time. Phase 2:
-    record the graded notebooks in the real gradebook with one nbgrader pass (no execution)."""
+    """Grade each student in a warm worker (``worker``), ``jobs`` at a time, and record the
+    graded notebooks in the real gradebook as they come (``record``: nbgrader passes that run no
+    code, one at a time, in the background)."""
     db = db_path(root)
     tasks, notes = [], {}
     for student in students:
@@ -150,39 +145,19 @@ def _autograde_parallel(assignment, students, root, work, jobs, options, env, st
                 list(options)]
         tasks.append({"key": student, "target": "worker", "args": args, "cwd": str(root), "env": env,
                       "log": str(scratch / "autograde.log")})
+    recorder = Recorder(assignment, root, work, env, batch=max(4, len(students) // 6))
     warm = _warm_slots(assignment, root, min(jobs, len(students)), env, options)
     try:
-        codes = run_pool(tasks, jobs, student_timeout, slots=warm)
+        run_pool(tasks, jobs, student_timeout, slots=warm,
+                 on_done=lambda student, code: recorder.graded(student, code, student_timeout))
     finally:
         for slot in warm:
             slot.stop()
-    executed = work / "executed"
-    failed, hashes = {}, {}
-    for student in students:   # hashed as each job ends ...
-        out = work / "jobs" / student / "autograded" / student / assignment
-        if out.exists():
-            hashes[student] = digest(out)
-    for student in students:
-        out = work / "jobs" / student / "autograded" / student / assignment
-        if codes.get(student) is None:
-            failed[student] = f"stopped after {student_timeout:g} s (student_timeout)"
-        elif not out.exists():
-            failed[student] = f"nbgrader could not grade it (see {work / 'jobs' / student / 'autograde.log'})"
-        else:
-            shutil.copytree(out, executed / student / assignment)
-            if digest(executed / student / assignment) != hashes[student]:   # ... checked before recording
-                shutil.rmtree(executed / student)
-                failed[student] = "its graded notebook changed after grading ended; not recorded"
     with open(log, "a") as f:
         for student in students:
             f.write((work / "jobs" / student / "autograde.log").read_text(errors="replace")
                     if (work / "jobs" / student / "autograde.log").exists() else "")
-    if executed.exists():
-        record = ["autograde", assignment, "--force", f"--CourseDirectory.submitted_directory={executed}",
-                  "--Autograde.sanitize_preprocessors=[]",
-                  "--Autograde.autograde_preprocessors=['nbgrader.preprocessors.SaveAutoGrades', "
-                  "'nbgrader.preprocessors.AssignLatePenalties', 'nbgrader.preprocessors.CheckCellMetadata']"]
-        nbgrader_forked(record, root, env=env, log=work / "record.log")
+    failed = recorder.finish()
     if failed:
         _record_failures(assignment, list(failed), root)
     return notes, failed

@@ -14,6 +14,7 @@ import os
 import sys
 import time
 import types
+from typing import Callable
 
 import psutil
 
@@ -105,32 +106,42 @@ def kill_tree(pid: int) -> None:
     psutil.wait_procs(procs, timeout=5)
 
 
-def run_pool(tasks: list[dict], jobs: int, limit: float | None, slots: list | None = None) -> dict[str, int | None]:
+def start_job(task: dict, slot=None):
+    """Fork ``task`` (a dict with args, cwd, env, log and optionally target; see ``_run_here``)
+    from the warm server; with ``slot`` (a warm sandbox, ``course.autograde.slots.Slot``) its
+    kernels run there (``$COURSE_SLOT``). Returns the running ``multiprocessing`` process."""
+    from course.autograde.slots import ENV
+
+    env = dict(task["env"])
+    if slot is not None and slot.ready():
+        env[ENV] = slot.settings["file"]
+    proc = _context().Process(target=_run_here, args=(task.get("target", "nbgrader"), task["args"], task["cwd"],
+                                                      env, task["log"]), daemon=False)
+    with _bare_main():
+        proc.start()
+    return proc
+
+
+def run_pool(tasks: list[dict], jobs: int, limit: float | None, slots: list | None = None,
+             on_done: Callable[[str, int | None], None] | None = None) -> dict[str, int | None]:
     """Run ``tasks`` (dicts with key, args, cwd, env, log and optionally target) ``jobs`` at a time;
     exit codes by key.
 
     A task still running after ``limit`` seconds is killed with its kernel (code None).
     ``slots``: warm sandboxes (``course.autograde.slots.Slot``, one per job); each task gets a
-    free one (``$COURSE_SLOT``), which is reset when the task ends.
+    free one, which is reset when the task ends. ``on_done(key, code)`` is called as each task
+    ends (its slot already reset).
     """
-    from course.autograde.slots import ENV
+    from multiprocessing.connection import wait
 
-    ctx = _context()
     todo, running, codes = list(tasks), {}, {}
     free = list(slots or [])
     while todo or running:
         while todo and len(running) < jobs:
             task = todo.pop(0)
             slot = free.pop(0) if free else None
-            env = dict(task["env"])
-            if slot is not None and slot.ready():
-                env[ENV] = slot.settings["file"]
-            proc = ctx.Process(target=_run_here, args=(task.get("target", "nbgrader"), task["args"], task["cwd"],
-                                                       env, task["log"]), daemon=False)
-            with _bare_main():
-                proc.start()
-            running[task["key"]] = (proc, time.monotonic(), slot)
-        time.sleep(0.05)
+            running[task["key"]] = (start_job(task, slot), time.monotonic(), slot)
+        wait([proc.sentinel for proc, _, _ in running.values()], timeout=1.0)
         for key, (proc, start, slot) in list(running.items()):
             if proc.exitcode is None and limit and time.monotonic() - start > limit:
                 kill_tree(proc.pid)
@@ -144,4 +155,6 @@ def run_pool(tasks: list[dict], jobs: int, limit: float | None, slots: list | No
             if slot is not None:
                 slot.recycle()
                 free.append(slot)
+            if on_done is not None:
+                on_done(key, codes[key])
     return codes

@@ -5,7 +5,8 @@ kernel. A check (``course.grading``) calls it only through a probe
 (``course.grading.core.invoke`` -> ``Remote.__course_invoke__``): the session writes the request
 (probe, inputs, time limit; a ``Remote`` among the inputs, a second learner object, goes as its
 name) into the job's exchange folder, asks the kernel to run
-``course.grading.probes.serve`` on it (a silent execute request, not a notebook cell), waits for
+``course.grading.probes.serve`` on it (the grading kernel's ``course_probe_request`` message,
+``course.kernels.grading``; a silent execute request to any other kernel), waits for
 the reply within the time limit and reads the answer back with ``course.grading.wire``
 (``allow_pickle=False``, size-capped). The answer is data; the check scores it.
 
@@ -52,13 +53,11 @@ class KernelSession:
         request.write_bytes(wire.pack({"probe": probe, "target": target, "args": args, "learners": learners,
                                        "kwargs": dict(kwargs), "timeout": float(timeout)}))
         os.chmod(request, 0o644)
-        code = (f"__import__('course.grading.probes', fromlist=['serve']).serve(globals(), "
-                f"{str(request)!r}, {str(response)!r})")
         ex = self.executor
         saved = ex.timeout
         ex.timeout = int(timeout + GRACE)
         try:
-            reply = ex.wait_for_reply(ex.kc.execute(code, silent=True, store_history=False, allow_stdin=False))
+            reply = ex.wait_for_reply(self._send(str(request), str(response)))
         except DeadKernelError:
             self.dead = "the kernel died while running your code (os._exit, a crash or the memory limit)"
             return check.Outcome(error=self.dead, kind="error")
@@ -83,6 +82,22 @@ class KernelSession:
             return check.Outcome(error=f"gave an answer the grader could not read ({err})", kind="error")
         return check.Outcome(value=answer.get("value"), error=None if kind == "ok" else str(error or kind),
                              kind=kind, warnings=warnings)
+
+
+    def _send(self, request: str, response: str) -> str:
+        """Ask the kernel to run ``serve`` on the request; the id of the message to wait for. The
+        grading kernel takes a message of its own (``course.kernels.grading``); any other kernel
+        gets the call as code, a silent cell."""
+        from course.kernels import PROBE_MSG
+
+        kc = self.executor.kc
+        if getattr(self.executor, "_kernel_info", {}).get("course_probes"):
+            msg = kc.session.msg(PROBE_MSG, {"request": request, "response": response})
+            kc.shell_channel.send(msg)
+            return msg["header"]["msg_id"]
+        code = (f"__import__('course.grading.probes', fromlist=['serve']).serve(globals(), "
+                f"{request!r}, {response!r})")
+        return kc.execute(code, silent=True, store_history=False, allow_stdin=False)
 
 
 class Remote:

@@ -3,7 +3,8 @@
 The parallel grader's forkserver imports it once (``pool.PRELOAD``), so every grading job forked
 from it starts warm instead of paying seconds each for importing torch, ``torch._dynamo`` (the
 first optimizer), the checks, and the first use of nbformat's validator and nbgrader's
-gradebook; nbgrader's per-cell metadata validation checks its (fixed) schema once.
+gradebook; nbgrader's per-cell metadata validation checks its (fixed) schema once, and its
+gradebook queries are compiled once per process.
 
 Used by: ``course.autograde.pool``.
 """
@@ -55,5 +56,20 @@ def _check_each_schema_once() -> None:
     jsonschema.validate = validate
 
 
+def _one_engine_per_database() -> None:
+    """nbgrader opens a new ``Gradebook`` several times per notebook, and each made its own
+    SQLAlchemy engine; an engine's cache of compiled statements goes with it, so every query
+    was compiled again each time (most of the recording pass's time). Here the grader's
+    processes make one engine per database URL and every ``Gradebook`` uses it. Closing a
+    ``Gradebook`` still disposes of the engine's connections; the next one opens new ones."""
+    import functools
+
+    import nbgrader.api
+    from sqlalchemy import create_engine
+
+    nbgrader.api.create_engine = functools.lru_cache(maxsize=8)(create_engine)
+
+
 _first_use_costs()
 _check_each_schema_once()
+_one_engine_per_database()

@@ -13,6 +13,8 @@ files               each file the kernel writes is capped at 1 GiB (``RLIMIT_FSI
 threads             BLAS/OpenMP threads = ``$COURSE_GRADING_THREADS`` (default 1), so that
                     parallel grading jobs do not fight over the cores.
 history             IPython's history stays in memory: parallel kernels share no SQLite file.
+probes              the kernel is IPython's plus one message, ``course_probe_request``, by which
+                    the grader runs a check's probe without a cell (``course.kernels.grading``).
 time                per cell: nbgrader's ``Execute.timeout``. A kernel that dies or stops
                     answering is restarted by ``course.autograde.execute.SafeExecute``.
 ==================  ======================================================================
@@ -35,6 +37,8 @@ THREADS_ENV = "COURSE_GRADING_THREADS"
 SANDBOX_ENV = "COURSE_SANDBOX"    # set by the autograder for each notebook (course.autograde.sandbox)
 DEFAULT_MEMORY_MB = 6144
 MAX_FILE_BYTES = 1 << 30
+KERNEL_CLASS = "course.kernels.grading.GradingKernel"   # IPython's kernel + PROBE_MSG
+PROBE_MSG = "course_probe_request"
 
 
 def spec_manager(**kwargs):

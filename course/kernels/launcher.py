@@ -15,7 +15,7 @@ import os
 import resource
 import sys
 
-from course.kernels import MAX_FILE_BYTES, SANDBOX_ENV, install, limits_from_env
+from course.kernels import KERNEL_CLASS, MAX_FILE_BYTES, SANDBOX_ENV, install, limits_from_env
 
 
 def _cap(kind: int, value: int) -> None:
@@ -47,7 +47,7 @@ def launch(argv: list[str], program: list[str] | None = None) -> None:
     os.environ["MALLOC_ARENA_MAX"] = "2"       # fewer malloc arenas: less address space per thread
     os.environ.setdefault("MPLBACKEND", "Agg")
     kernel = program or [sys.executable, "-I", "-m", "ipykernel_launcher", "--HistoryManager.hist_file=:memory:",
-                         *argv]
+                         f"--IPKernelApp.kernel_class={KERNEL_CLASS}", *argv]
     if settings is None:
         os.execv(sys.executable, kernel)
     os.chdir(settings["scratch"])
@@ -74,7 +74,7 @@ def launch(argv: list[str], program: list[str] | None = None) -> None:
 def _launch(args) -> int:
     if args.zygote is not None:
         launch([], program=[sys.executable, "-I", "-m", "course", "kernel", "zygote", "--fd", str(args.zygote),
-                            "--preload", args.preload])
+                            "--preload", args.preload, "--kernel-class", KERNEL_CLASS])
     launch(["-f", args.connection_file])
     return 0
 
