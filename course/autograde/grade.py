@@ -86,32 +86,38 @@ def grade(assignment: str, root: Path = ROOT, jobs: int = 1, students: Sequence[
     if not students:
         raise FileNotFoundError(f"No submissions of {assignment} in {root / 'submitted'} "
                                 f"(expected submitted/<student>/{assignment}/*.ipynb).")
-    if jobs > 1:
-        prestart()   # the warm server's imports overlap with the gradebook check and staging
-    ensure_in_gradebook(assignment, root, log=log)
-    why = sandbox.available()
-    if why and not quiet:
-        print("\n" + "!" * 100 + f"\nWARNING: grading WITHOUT A SANDBOX: {why}.\nSubmitted code runs with your "
-              "user's rights: it can read and write your files and reach the network. Every row is marked "
-              "'unsandboxed'.\n" + "!" * 100 + "\n")
     threads = max(1, (os.cpu_count() or 1) // max(1, jobs))
     run_env = nbgrader_env({"COURSE_GRADING_THREADS": str(threads), **(env or {})})
     options = list(extra_args) + ([f"--Execute.timeout={int(timeout)}"] if timeout else [])
-    start = time.perf_counter()
-    failed: dict[str, str] = {}
-    if jobs <= 1:
-        staged = work / "submitted"
-        notes = stage(assignment, students, root, staged)
-        # only the chosen students are staged, so one plain run grades exactly them
-        args = ["autograde", assignment, "--force", f"--CourseDirectory.submitted_directory={staged}", *options]
-        proc = nbgrader(args, root, env=run_env, check=False, log=log)
-        if proc.returncode != 0:
-            for student in students:
-                if not (root / "autograded" / student / assignment).exists():
-                    failed[student] = f"nbgrader could not grade it (see {log})"
-    else:
-        notes, failed = _autograde_parallel(assignment, students, root, work, jobs, options, run_env,
-                                            student_timeout, log)
+    warm = []
+    if jobs > 1:   # the warm server and the slots' zygotes import while the gradebook is checked
+        prestart()
+        warm = _warm_slots(assignment, root, min(jobs, len(students)), run_env, options)
+    try:
+        ensure_in_gradebook(assignment, root, log=log)
+        why = sandbox.available()
+        if why and not quiet:
+            print("\n" + "!" * 100 + f"\nWARNING: grading WITHOUT A SANDBOX: {why}.\nSubmitted code runs with "
+                  "your user's rights: it can read and write your files and reach the network. Every row is "
+                  "marked 'unsandboxed'.\n" + "!" * 100 + "\n")
+        start = time.perf_counter()
+        failed: dict[str, str] = {}
+        if jobs <= 1:
+            staged = work / "submitted"
+            notes = stage(assignment, students, root, staged)
+            # only the chosen students are staged, so one plain run grades exactly them
+            args = ["autograde", assignment, "--force", f"--CourseDirectory.submitted_directory={staged}", *options]
+            proc = nbgrader(args, root, env=run_env, check=False, log=log)
+            if proc.returncode != 0:
+                for student in students:
+                    if not (root / "autograded" / student / assignment).exists():
+                        failed[student] = f"nbgrader could not grade it (see {log})"
+        else:
+            notes, failed = _autograde_parallel(assignment, students, root, work, jobs, options, run_env,
+                                                student_timeout, log, warm)
+    finally:
+        for slot in warm:
+            slot.stop()
     seconds = time.perf_counter() - start
     table = status_table(assignment, students, root, notes, failed)
     csv = work / "status.csv"
@@ -130,7 +136,7 @@ def grade(assignment: str, root: Path = ROOT, jobs: int = 1, students: Sequence[
     return table
 
 
-def _autograde_parallel(assignment, students, root, work, jobs, options, env, student_timeout, log):
+def _autograde_parallel(assignment, students, root, work, jobs, options, env, student_timeout, log, warm):
     """Grade each student in a warm worker (``worker``), ``jobs`` at a time, and record the
     graded notebooks in the real gradebook as they come (``record``: nbgrader passes that run no
     code, one at a time, in the background)."""
@@ -146,13 +152,8 @@ def _autograde_parallel(assignment, students, root, work, jobs, options, env, st
         tasks.append({"key": student, "target": "worker", "args": args, "cwd": str(root), "env": env,
                       "log": str(scratch / "autograde.log")})
     recorder = Recorder(assignment, root, work, env, batch=max(4, len(students) // 6))
-    warm = _warm_slots(assignment, root, min(jobs, len(students)), env, options)
-    try:
-        run_pool(tasks, jobs, student_timeout, slots=warm,
-                 on_done=lambda student, code: recorder.graded(student, code, student_timeout))
-    finally:
-        for slot in warm:
-            slot.stop()
+    run_pool(tasks, jobs, student_timeout, slots=warm,
+             on_done=lambda student, code: recorder.graded(student, code, student_timeout))
     with open(log, "a") as f:
         for student in students:
             f.write((work / "jobs" / student / "autograde.log").read_text(errors="replace")
