@@ -129,14 +129,12 @@ class SafeExecute(Execute):
         info = (resources or {}).get("nbgrader", {})
         spec = staging.assignment_spec(root, info["assignment"]) if info.get("assignment") else {}
         slot = slots.attached() if self.sandbox != "off" else None
-        if not hasattr(self, "_configured_shutdown"):   # (a timed-out cell switches it to "immediate")
-            self._configured_shutdown = self.shutdown_kernel
-        self._shutdown = self._configured_shutdown
+        # how a kernel ends (a hung one is always killed): a slot is reset after the notebook
+        # anyway, so its kernels are killed rather than asked to end
+        self._shutdown = "immediate" if slot else "graceful"
         if slot:   # a warm sandbox of the parallel grader (``slots``), emptied for this notebook
             slots.empty_scratch(slot)
             self._sandbox = slot
-            # the slot is reset after the notebook anyway: its kernels are killed, not asked to end
-            self._shutdown = "immediate"
         else:
             self._sandbox = (sandbox.prepare(hidden_data=spec.get("hidden_data", [])) if self.sandbox != "off"
                              else {"mode": "unsandboxed", "why": "switched off"})

@@ -39,23 +39,25 @@ class Recorder:
             batches in ``work/executed/<n>``, nbgrader's output in ``work/record.log``.
         env: the environment of the nbgrader passes.
         batch: how many graded students start a pass while grading goes on.
+        limit: the wall-clock limit of one student's job (for the note of a stopped one).
     """
 
-    def __init__(self, assignment: str, root: Path, work: Path, env: dict, batch: int = 8):
+    def __init__(self, assignment: str, root: Path, work: Path, env: dict, batch: int = 8,
+                 limit: float | None = None):
         self.assignment, self.root, self.work, self.env = assignment, Path(root), Path(work), env
-        self.batch = max(1, batch)
+        self.batch, self.limit = max(1, batch), limit
         self.waiting: list[str] = []          # checked copies not yet in a pass
         self.failed: dict[str, str] = {}      # student -> why it was not recorded
         self.passes = 0
         self.errors: list[str] = []           # passes that failed (raised by ``finish``)
         self._running = None                  # (process, students) of the pass under way
 
-    def graded(self, student: str, code: int | None, limit: float | None = None) -> None:
+    def graded(self, student: str, code: int | None) -> None:
         """One job ended (exit ``code``; None: stopped after ``limit`` seconds): hash its graded
         notebooks, copy them for recording, check the copy; maybe start a pass."""
         out = self.work / "jobs" / student / "autograded" / student / self.assignment
         if code is None:
-            self.failed[student] = f"stopped after {limit:g} s (student_timeout)"
+            self.failed[student] = f"stopped after {self.limit:g} s (student_timeout)"
         elif not out.exists():
             self.failed[student] = (f"nbgrader could not grade it (see "
                                     f"{self.work / 'jobs' / student / 'autograde.log'})")

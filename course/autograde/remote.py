@@ -83,7 +83,6 @@ class KernelSession:
         return check.Outcome(value=answer.get("value"), error=None if kind == "ok" else str(error or kind),
                              kind=kind, warnings=warnings)
 
-
     def _send(self, request: str, response: str) -> str:
         """Ask the kernel to run ``serve`` on the request; the id of the message to wait for. The
         grading kernel takes a message of its own (``course.kernels.grading``); any other kernel

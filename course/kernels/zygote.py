@@ -373,16 +373,11 @@ class ZygoteProcess:
             return
         if not answer.get("ok"):
             raise ProcessLookupError(3, answer.get("error", "no such process"))
+        if answer.get("code") is not None:   # SIGKILL: reaped before the answer, no polling for its end
+            self.returncode = int(answer["code"])
 
     def kill(self) -> None:
-        if self.poll() is not None:
-            return
-        try:   # the zygote reaps the kernel before it answers: no polling for its end
-            answer = call(self.control, "signal", pid=self.pid, sig=int(signal.SIGKILL))
-        except (OSError, ValueError):
-            return
-        if answer.get("ok") and answer.get("code") is not None:
-            self.returncode = int(answer["code"])
+        self.send_signal(signal.SIGKILL)
 
     def terminate(self) -> None:
         self.send_signal(signal.SIGTERM)
