@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Sequence
 
 from course.autograde import sandbox, slots
-from course.autograde.commands import (ROOT, db_path, ensure_in_gradebook, nbgrader,
+from course.autograde.commands import (ROOT, config_dirs, db_path, ensure_in_gradebook, nbgrader,
                                        nbgrader_env)
 from course.autograde.pool import prestart, run_pool
 from course.autograde.record import Recorder
@@ -91,7 +91,8 @@ def grade(assignment: str, root: Path = ROOT, jobs: int = 1, students: Sequence[
     options = list(extra_args) + ([f"--Execute.timeout={int(timeout)}"] if timeout else [])
     warm = []
     if jobs > 1:   # the warm server and the slots' zygotes import while the gradebook is checked
-        prestart()
+        sources = sorted((root / config_dirs(root)[0] / assignment).glob("*.ipynb"))
+        prestart(f"sqlite:///{db_path(root)}", assignment, sources)
         warm = _warm_slots(assignment, root, min(jobs, len(students)), run_env, options)
     try:
         ensure_in_gradebook(assignment, root, log=log)
@@ -168,8 +169,6 @@ def _warm_slots(assignment: str, root: Path, jobs: int, env: dict, options: Sequ
     read-only cells import; none where there is no sandbox (kernels then start the usual way)."""
     if sandbox.available() is not None or any(o.replace(" ", "") == "--SafeExecute.sandbox=off" for o in options):
         return []
-    from course.autograde.commands import config_dirs
-
     source, _ = config_dirs(root)
     modules = slots.preload_modules(sorted((root / source / assignment).glob("*.ipynb")))
     hidden = assignment_spec(root, assignment).get("hidden_data", [])

@@ -10,14 +10,17 @@ Used by: ``course.autograde.commands``.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import sys
 import time
 import types
-from typing import Callable
+from typing import Callable, Sequence
 
 import psutil
 
+#: how ``prestart`` names the gradebook whose queries the forkserver compiles (``warm``)
+GRADEBOOK_ENV = "COURSE_WARM_GRADEBOOK"
 PRELOAD = ["course.startup", "course.autograde.execute", "course.autograde.preprocessors", "course.autograde.late",
            "course.autograde.worker", "nbgrader.apps.nbgraderapp", "course.autograde.warm"]
 
@@ -70,14 +73,26 @@ def _context():
     return _CONTEXT
 
 
-def prestart() -> None:
+def prestart(db_url: str = "", assignment: str = "", notebooks: Sequence[str] = ()) -> None:
     """Start the forkserver now: it imports ``PRELOAD`` in the background while the caller
-    prepares the jobs (the first job would otherwise wait for those imports)."""
+    prepares the jobs (the first job would otherwise wait for those imports). Given the
+    gradebook, the assignment and its source notebooks, it imports only that assignment's
+    checks and compiles the gradebook queries of the jobs' read-only preprocessors (``warm``).
+    A forkserver already running is kept."""
     from multiprocessing import forkserver
 
     _context()
-    with _bare_main():
-        forkserver.ensure_running()
+    saved = os.environ.get(GRADEBOOK_ENV)
+    if db_url and notebooks:
+        os.environ[GRADEBOOK_ENV] = json.dumps({"db_url": db_url, "assignment": assignment,
+                                                "notebooks": [str(n) for n in notebooks]})
+    try:
+        with _bare_main():
+            forkserver.ensure_running()
+    finally:
+        os.environ.pop(GRADEBOOK_ENV, None)
+        if saved is not None:
+            os.environ[GRADEBOOK_ENV] = saved
 
 
 @contextlib.contextmanager

@@ -44,7 +44,7 @@ class KernelSession:
         if self.dead:
             return check.Outcome(error=f"was not run: {self.dead}", kind="error")
         self.calls += 1
-        request, response = self.exchange / "request.npz", self.exchange / "response.npz"
+        request, response = self.exchange / "request.bin", self.exchange / "response.bin"
         response.unlink(missing_ok=True)
         # a second learner object among the inputs (a backward pass beside its forward pass)
         # travels as its name; the kernel looks it up (``course.grading.probes.serve``)

@@ -2,17 +2,51 @@
 
 The parallel grader's forkserver imports it once (``pool.PRELOAD``), so every grading job forked
 from it starts warm instead of paying seconds each for importing torch, ``torch._dynamo`` (the
-first optimizer), the checks, and the first use of nbformat's validator and nbgrader's
-gradebook; nbgrader's per-cell metadata validation checks its (fixed) schema once, and its
-gradebook queries are compiled once per process.
+first optimizer; not for checks that say ``WARM_UP_TORCH = False``), the checks, and the first
+use of nbformat's validator and nbgrader's gradebook; nbgrader's per-cell metadata validation
+checks its (fixed) schema once, and its gradebook queries are compiled once per process.
+
+When the grader names what it is about to grade (``$COURSE_WARM_GRADEBOOK``, set by
+``pool.prestart``: the gradebook, the assignment and its source notebooks), only the checks
+modules its test cells call are imported, and the queries each job's read-only preprocessors
+run on that gradebook are compiled here, before any fork. Otherwise every checks module is.
 
 Used by: ``course.autograde.pool``.
 """
+import importlib
+import json
+import os
+
+from course.autograde.pool import GRADEBOOK_ENV
 from course.grading import ASSIGNMENTS, core
 
-for _name in ASSIGNMENTS:
-    __import__(f"course.grading.{_name}")
-core._warm_up()
+
+def _checks_modules(spec: str | None) -> list[str]:
+    """The ``course.grading`` modules that the test cells of the source notebooks in ``spec``
+    call (``a1``, ...); all of them when there is no spec or it names none."""
+    found: set[str] = set()
+    try:
+        import nbformat
+
+        from course.autograde import testcells
+        from course.autograde.execute import is_test_cell
+
+        for path in json.loads(spec)["notebooks"] if spec else []:
+            for cell in nbformat.read(path, as_version=4).cells:
+                if is_test_cell(cell):
+                    try:
+                        found.add(testcells.parse(cell.source).module)
+                    except ValueError:
+                        pass
+    except Exception:  # noqa: BLE001 - only speed is at stake
+        found = set()
+    return sorted(found & set(ASSIGNMENTS)) or list(ASSIGNMENTS)
+
+
+def _import_checks(names: list[str]) -> None:
+    modules = [importlib.import_module(f"course.grading.{name}") for name in names]
+    if any(getattr(module, "WARM_UP_TORCH", True) for module in modules):
+        core._warm_up()
 
 
 def _first_use_costs() -> None:
@@ -70,6 +104,34 @@ def _one_engine_per_database() -> None:
     nbgrader.api.create_engine = functools.lru_cache(maxsize=8)(create_engine)
 
 
+def _compile_queries(spec: str | None) -> None:
+    """Run nbgrader's ``OverwriteKernelspec`` and ``OverwriteCells`` once on the assignment's
+    first source notebook against the gradebook ``db_url`` (both only read it), so that the
+    engine of that gradebook (one per URL: ``_one_engine_per_database``) holds their compiled
+    queries when jobs fork: about 50 ms less per graded notebook. Closing the gradebook closes
+    its connections, so no SQLite connection crosses a fork. Anything amiss (no gradebook yet,
+    an assignment it does not know) only leaves the cache cold."""
+    if not spec:
+        return
+    try:
+        import nbformat
+        from nbgrader.preprocessors import OverwriteCells, OverwriteKernelspec
+
+        info = json.loads(spec)
+        if not os.path.exists(info["db_url"].removeprefix("sqlite:///")):
+            return
+        notebook = info["notebooks"][0]
+        nb = nbformat.read(notebook, as_version=4)
+        resources = {"nbgrader": {"notebook": os.path.splitext(os.path.basename(notebook))[0],
+                                  "assignment": info["assignment"], "db_url": info["db_url"]}}
+        for preprocessor in (OverwriteKernelspec, OverwriteCells):
+            nb, resources = preprocessor()(nb, resources)
+    except Exception:  # noqa: BLE001 - only speed is at stake
+        pass
+
+
+_import_checks(_checks_modules(os.environ.get(GRADEBOOK_ENV)))
 _first_use_costs()
 _check_each_schema_once()
 _one_engine_per_database()
+_compile_queries(os.environ.get(GRADEBOOK_ENV))

@@ -59,12 +59,22 @@ def _not_dumpable() -> None:
         pass
 
 
+#: What a kernel imports as it starts (``IPKernelApp.initialize``: the shell, its debugger,
+#: logger, inspector and history, the store magic, tornado's event loop): imported once here
+#: instead of in every forked kernel (about 40 ms of CPU each).
+KERNEL_START = ["ipykernel.kernelapp", "ipykernel.ipkernel", "ipykernel.debugger", "IPython.core.completerlib",
+                "IPython.core.debugger", "IPython.core.logger", "IPython.core.oinspect",
+                "IPython.extensions.storemagic", "IPython.utils.wildcard", "sqlite3", "pdb", "faulthandler",
+                "secrets", "tornado.platform.asyncio", "psutil"]
+
+
 def preload(modules: list[str]) -> list[str]:
-    """Import ``modules`` (and IPython's kernel; with torch, ``torch._dynamo``, which the first
-    optimizer imports); returns the ones that could not be imported."""
+    """Import ``modules`` (and IPython's kernel, ``KERNEL_START``; with numpy, ``numpy.random``,
+    which each kernel reseeds; with torch, ``torch._dynamo``, which the first optimizer
+    imports); returns the ones that could not be imported."""
     failed = []
-    extra = ["torch._dynamo"] if "torch" in modules else []
-    for name in ["ipykernel.kernelapp", "ipykernel.ipkernel", "ipykernel.debugger", *modules, *extra]:
+    extra = [*(["numpy.random"] if "numpy" in modules else []), *(["torch._dynamo"] if "torch" in modules else [])]
+    for name in [*KERNEL_START, *modules, *extra]:
         try:
             __import__(name)
         except Exception:  # noqa: BLE001 - a module the kernel lacks is the kernel's own error later
