@@ -152,7 +152,8 @@ def _autograde_parallel(assignment, students, root, work, jobs, options, env, st
                 list(options)]
         tasks.append({"key": student, "target": "worker", "args": args, "cwd": str(root), "env": env,
                       "log": str(scratch / "autograde.log")})
-    recorder = Recorder(assignment, root, work, env, batch=max(4, len(students) // 6), limit=student_timeout)
+    recorder = Recorder(assignment, root, work, env, batch=max(4, len(students) // 6), limit=student_timeout,
+                        students=len(students), jobs=jobs)
     run_pool(tasks, jobs, student_timeout, slots=warm, on_done=recorder.graded)
     with open(log, "a") as f:
         for student in students:

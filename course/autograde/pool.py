@@ -75,7 +75,8 @@ def _context():
 
 def prestart(db_url: str = "", assignment: str = "", notebooks: Sequence[str] = ()) -> None:
     """Start the forkserver now: it imports ``PRELOAD`` in the background while the caller
-    prepares the jobs (the first job would otherwise wait for those imports). Given the
+    prepares the jobs (the first job would otherwise wait for those imports), at a higher
+    priority until it is ready when the grader runs as root (``warm`` ends the boost). Given the
     gradebook, the assignment and its source notebooks, it imports only that assignment's
     checks and compiles the gradebook queries of the jobs' read-only preprocessors (``warm``).
     A forkserver already running is kept."""
@@ -89,6 +90,10 @@ def prestart(db_url: str = "", assignment: str = "", notebooks: Sequence[str] = 
     try:
         with _bare_main():
             forkserver.ensure_running()
+        pid = getattr(forkserver._forkserver, "_forkserver_pid", None)
+        if pid and os.geteuid() == 0:
+            with contextlib.suppress(OSError):
+                os.setpriority(os.PRIO_PROCESS, pid, os.getpriority(os.PRIO_PROCESS, 0) - 5)
     finally:
         os.environ.pop(GRADEBOOK_ENV, None)
         if saved is not None:

@@ -5,8 +5,9 @@ ends, ``Recorder.graded`` hashes its graded notebooks, copies them into a batch 
 checks the copy against the hash; a batch is recorded by one ``nbgrader autograde`` pass that
 runs no code (``SaveAutoGrades``, ``AssignLatePenalties``, ``CheckCellMetadata``), forked from
 the warm server (``pool``), in the background, one pass at a time: the gradebook has one writer.
-A pass starts when none is running and ``batch`` students are waiting; ``finish`` records the
-rest once grading is over. The scores are those of a serial ``nbgrader autograde`` run.
+A pass starts when none is running and ``batch`` students are waiting, or any are once fewer
+jobs remain than run at a time (a core is free by then); ``finish`` records the rest once
+grading is over. The scores are those of a serial ``nbgrader autograde`` run.
 
 Used by: ``course.autograde.grade``.
 """
@@ -40,12 +41,14 @@ class Recorder:
         env: the environment of the nbgrader passes.
         batch: how many graded students start a pass while grading goes on.
         limit: the wall-clock limit of one student's job (for the note of a stopped one).
+        students, jobs: how many students the run grades, how many at a time (0: unknown).
     """
 
     def __init__(self, assignment: str, root: Path, work: Path, env: dict, batch: int = 8,
-                 limit: float | None = None):
+                 limit: float | None = None, students: int = 0, jobs: int = 0):
         self.assignment, self.root, self.work, self.env = assignment, Path(root), Path(work), env
         self.batch, self.limit = max(1, batch), limit
+        self.left, self.jobs = students, jobs   # jobs not yet ended; the pool's width
         self.waiting: list[str] = []          # checked copies not yet in a pass
         self.failed: dict[str, str] = {}      # student -> why it was not recorded
         self.passes = 0
@@ -55,6 +58,7 @@ class Recorder:
     def graded(self, student: str, code: int | None) -> None:
         """One job ended (exit ``code``; None: stopped after ``limit`` seconds): hash its graded
         notebooks, copy them for recording, check the copy; maybe start a pass."""
+        self.left -= 1
         out = self.work / "jobs" / student / "autograded" / student / self.assignment
         if code is None:
             self.failed[student] = f"stopped after {self.limit:g} s (student_timeout)"
@@ -93,7 +97,8 @@ class Recorder:
             self._running = None
             if proc.exitcode != 0:
                 self.errors.append(f"{', '.join(students)} (exit {proc.exitcode})")
-        if not self.waiting or (len(self.waiting) < self.batch and not final):
+        draining = 0 < self.jobs and self.left < self.jobs
+        if not self.waiting or (len(self.waiting) < self.batch and not (final or draining)):
             return
         self.passes += 1
         folder = self.work / "executed" / str(self.passes)

@@ -13,6 +13,7 @@ run on that gradebook are compiled here, before any fork. Otherwise every checks
 
 Used by: ``course.autograde.pool``.
 """
+import contextlib
 import importlib
 import json
 import os
@@ -130,8 +131,18 @@ def _compile_queries(spec: str | None) -> None:
         pass
 
 
+def _end_start_up_boost() -> None:
+    """``pool.prestart`` (as root) raises the forkserver's priority while it imports, because
+    every job waits for it; it forks jobs at the grader's own priority."""
+    with contextlib.suppress(OSError):
+        parent = os.getpriority(os.PRIO_PROCESS, os.getppid())
+        if os.getpriority(os.PRIO_PROCESS, 0) < parent:
+            os.setpriority(os.PRIO_PROCESS, 0, parent)
+
+
 _import_checks(_checks_modules(os.environ.get(GRADEBOOK_ENV)))
 _first_use_costs()
 _check_each_schema_once()
 _one_engine_per_database()
 _compile_queries(os.environ.get(GRADEBOOK_ENV))
+_end_start_up_boost()
