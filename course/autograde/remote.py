@@ -8,7 +8,8 @@ name) into the job's exchange folder, asks the kernel to run
 ``course.grading.probes.serve`` on it (the grading kernel's ``course_probe_request`` message,
 ``course.kernels.grading``; a silent execute request to any other kernel), waits for
 the reply within the time limit and reads the answer back with ``course.grading.wire``
-(``allow_pickle=False``, size-capped). The answer is data; the check scores it.
+(numbers of whitelisted dtypes under a JSON header, size-capped: nothing is unpickled). The
+answer is data; the check scores it.
 
 Whatever the kernel does, the worst it can do is answer wrongly, hang (the call is interrupted
 and counts as a timeout), or die (the session notes it; the executor restarts the kernel).
