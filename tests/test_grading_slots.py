@@ -6,7 +6,10 @@ Each test starts a real slot (bubblewrap, the zygote preloading numpy) and real 
 """
 from __future__ import annotations
 
+import json
 import os
+import subprocess
+import sys
 import time
 import uuid
 
@@ -106,7 +109,10 @@ def test_a_kernel_can_neither_read_nor_keep_its_zygote(slot):
     A kernel can kill it (the sandbox goes with it); the slot then starts a new one."""
     kernel = Kernel(slot)
     out, _ = kernel.run("""
+import json
 import os
+import subprocess
+import sys
 for name in ("environ", "mem"):
     try:
         open(f"/proc/{os.getppid()}/{name}", "rb").read(16); print("READ", name)
@@ -213,3 +219,27 @@ def _running(marker: str) -> bool:
         except psutil.Error:
             continue
     return False
+
+
+def test_the_warm_server_is_made_for_one_assignment_and_replaced_once_for_another(tmp_path):
+    """``pool.prestart``: a forkserver warmed for one assignment serves it again; grading another
+    assignment replaces it, once, by a server for every assignment; the gradebook it was told
+    about never leaks into the grader's environment."""
+    script = f"""
+import json, os
+from multiprocessing import forkserver
+from course.autograde import pool
+pool.PRELOAD = ["json"]   # the mechanism, not the imports
+pids = []
+for assignment in ("A1", "A1", "A2", "A3"):
+    pool.prestart("sqlite:///{tmp_path}/gradebook.db", assignment, ["{tmp_path}/x.ipynb"])
+    pids.append(forkserver._forkserver._forkserver_pid)
+    assert pool.GRADEBOOK_ENV not in os.environ
+print(json.dumps({{"pids": pids, "warmed_for": pool._WARMED_FOR}}))
+"""
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    pids = result["pids"]
+    assert pids[0] == pids[1] != pids[2] == pids[3], pids
+    assert result["warmed_for"] is None

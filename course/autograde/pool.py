@@ -60,6 +60,7 @@ def _run_here(target: str, args: list, cwd: str, env: dict, log: str) -> None:
 
 
 _CONTEXT = None
+_WARMED_FOR: str | None = None   # the assignment the running forkserver was made for (None: all)
 
 
 def _context():
@@ -79,10 +80,19 @@ def prestart(db_url: str = "", assignment: str = "", notebooks: Sequence[str] = 
     priority until it is ready when the grader runs as root (``warm`` ends the boost). Given the
     gradebook, the assignment and its source notebooks, it imports only that assignment's
     checks and compiles the gradebook queries of the jobs' read-only preprocessors (``warm``).
-    A forkserver already running is kept."""
+    A forkserver already running is kept, unless it was made for another assignment: then it
+    is replaced by one that imports every assignment's checks (at most once per process)."""
+    global _WARMED_FOR
     from multiprocessing import forkserver
 
     _context()
+    server = forkserver._forkserver
+    if getattr(server, "_forkserver_pid", None) is not None and _WARMED_FOR not in (None, assignment):
+        server._stop()   # multiprocessing's own way to end its forkserver (its jobs have ended)
+        db_url, notebooks = "", ()
+    elif getattr(server, "_forkserver_pid", None) is not None:
+        return
+    _WARMED_FOR = assignment if db_url and notebooks else None
     saved = os.environ.get(GRADEBOOK_ENV)
     if db_url and notebooks:
         os.environ[GRADEBOOK_ENV] = json.dumps({"db_url": db_url, "assignment": assignment,
@@ -90,7 +100,7 @@ def prestart(db_url: str = "", assignment: str = "", notebooks: Sequence[str] = 
     try:
         with _bare_main():
             forkserver.ensure_running()
-        pid = getattr(forkserver._forkserver, "_forkserver_pid", None)
+        pid = getattr(server, "_forkserver_pid", None)
         if pid and os.geteuid() == 0:
             with contextlib.suppress(OSError):
                 os.setpriority(os.PRIO_PROCESS, pid, os.getpriority(os.PRIO_PROCESS, 0) - 5)
