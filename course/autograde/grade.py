@@ -93,7 +93,7 @@ def grade(assignment: str, root: Path = ROOT, jobs: int = 1, students: Sequence[
     if jobs > 1:   # the warm server and the slots' zygotes import while the gradebook is checked
         sources = sorted((root / config_dirs(root)[0] / assignment).glob("*.ipynb"))
         prestart(f"sqlite:///{db_path(root)}", assignment, sources)
-        warm = _warm_slots(assignment, root, min(jobs, len(students)), run_env, options)
+        warm = _warm_slots(assignment, root, sources, min(jobs, len(students)), run_env, options)
     try:
         ensure_in_gradebook(assignment, root, log=log)
         why = sandbox.available()
@@ -165,13 +165,14 @@ def _autograde_parallel(assignment, students, root, work, jobs, options, env, st
     return notes, failed
 
 
-def _warm_slots(assignment: str, root: Path, jobs: int, env: dict, options: Sequence[str] = ()) -> list:
-    """One warm sandbox per job (``slots``), its zygote preloading what the assignment's
-    read-only cells import; none where there is no sandbox (kernels then start the usual way)."""
+def _warm_slots(assignment: str, root: Path, sources: Sequence[Path], jobs: int, env: dict,
+                options: Sequence[str] = ()) -> list:
+    """One warm sandbox per job (``slots``), its zygote preloading what the read-only cells of
+    the assignment's source notebooks import; none where there is no sandbox (kernels then
+    start the usual way)."""
     if sandbox.available() is not None or any(o.replace(" ", "") == "--SafeExecute.sandbox=off" for o in options):
         return []
-    source, _ = config_dirs(root)
-    modules = slots.preload_modules(sorted((root / source / assignment).glob("*.ipynb")))
+    modules = slots.preload_modules(sources)
     hidden = assignment_spec(root, assignment).get("hidden_data", [])
     return [slots.Slot(i, modules, env, hidden).start() for i in range(jobs)]
 

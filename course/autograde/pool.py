@@ -87,11 +87,11 @@ def prestart(db_url: str = "", assignment: str = "", notebooks: Sequence[str] = 
 
     _context()
     server = forkserver._forkserver
-    if getattr(server, "_forkserver_pid", None) is not None and _WARMED_FOR not in (None, assignment):
+    if getattr(server, "_forkserver_pid", None) is not None:
+        if _WARMED_FOR in (None, assignment):
+            return
         server._stop()   # multiprocessing's own way to end its forkserver (its jobs have ended)
         db_url, notebooks = "", ()
-    elif getattr(server, "_forkserver_pid", None) is not None:
-        return
     _WARMED_FOR = assignment if db_url and notebooks else None
     saved = os.environ.get(GRADEBOOK_ENV)
     if db_url and notebooks:

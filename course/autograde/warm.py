@@ -22,7 +22,16 @@ from course.autograde.pool import GRADEBOOK_ENV
 from course.grading import ASSIGNMENTS, core
 
 
-def _checks_modules(spec: str | None) -> list[str]:
+def _spec() -> dict:
+    """What ``pool.prestart`` said it is about to grade: ``{"db_url", "assignment", "notebooks"}``
+    (empty when it said nothing)."""
+    try:
+        return dict(json.loads(os.environ.get(GRADEBOOK_ENV) or "{}"))
+    except (ValueError, TypeError):
+        return {}
+
+
+def _checks_modules(spec: dict) -> list[str]:
     """The ``course.grading`` modules that the test cells of the source notebooks in ``spec``
     call (``a1``, ...); all of them when there is no spec or it names none."""
     found: set[str] = set()
@@ -32,7 +41,7 @@ def _checks_modules(spec: str | None) -> list[str]:
         from course.autograde import testcells
         from course.autograde.execute import is_test_cell
 
-        for path in json.loads(spec)["notebooks"] if spec else []:
+        for path in spec.get("notebooks", []):
             for cell in nbformat.read(path, as_version=4).cells:
                 if is_test_cell(cell):
                     try:
@@ -105,7 +114,7 @@ def _one_engine_per_database() -> None:
     nbgrader.api.create_engine = functools.lru_cache(maxsize=8)(create_engine)
 
 
-def _compile_queries(spec: str | None) -> None:
+def _compile_queries(spec: dict) -> None:
     """Run nbgrader's ``OverwriteKernelspec`` and ``OverwriteCells`` once on the assignment's
     first source notebook against the gradebook ``db_url`` (both only read it), so that the
     engine of that gradebook (one per URL: ``_one_engine_per_database``) holds their compiled
@@ -118,13 +127,12 @@ def _compile_queries(spec: str | None) -> None:
         import nbformat
         from nbgrader.preprocessors import OverwriteCells, OverwriteKernelspec
 
-        info = json.loads(spec)
-        if not os.path.exists(info["db_url"].removeprefix("sqlite:///")):
+        if not os.path.exists(spec["db_url"].removeprefix("sqlite:///")):
             return
-        notebook = info["notebooks"][0]
+        notebook = spec["notebooks"][0]
         nb = nbformat.read(notebook, as_version=4)
         resources = {"nbgrader": {"notebook": os.path.splitext(os.path.basename(notebook))[0],
-                                  "assignment": info["assignment"], "db_url": info["db_url"]}}
+                                  "assignment": spec["assignment"], "db_url": spec["db_url"]}}
         for preprocessor in (OverwriteKernelspec, OverwriteCells):
             nb, resources = preprocessor()(nb, resources)
     except Exception:  # noqa: BLE001 - only speed is at stake
@@ -140,9 +148,10 @@ def _end_start_up_boost() -> None:
             os.setpriority(os.PRIO_PROCESS, 0, parent)
 
 
-_import_checks(_checks_modules(os.environ.get(GRADEBOOK_ENV)))
+_SPEC = _spec()
+_import_checks(_checks_modules(_SPEC))
 _first_use_costs()
 _check_each_schema_once()
 _one_engine_per_database()
-_compile_queries(os.environ.get(GRADEBOOK_ENV))
+_compile_queries(_SPEC)
 _end_start_up_boost()
