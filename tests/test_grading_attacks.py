@@ -142,13 +142,15 @@ print("ATTACK background: started")
 """,
         "course_folder": "",
         "zygote": """
-import os, signal
+import os, signal, sys, time
 for _name in ("environ", "mem"):
     try:
         open(f"/proc/{os.getppid()}/{_name}", "rb").read(16)
         print("ATTACK zygote: READ", _name)
     except OSError as _err:
         print("ATTACK zygote: blocked", _name, type(_err).__name__)
+sys.stdout.flush()   # the kill below ends this kernel with its sandbox: let the evidence out first
+time.sleep(1)
 os.kill(os.getppid(), signal.SIGKILL)
 """,
     }
